@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Virtual-time conformance: the arithmetic core of the token bucket and GCRA.
+ * Pure: no helpers, no maps; `now_q` is passed in. Compiles for BPF and host.
+ *
+ * A meter dimension keeps TAT, the theoretical arrival time, in q units
+ * (2^-RL_TIME_SHIFT ns). A packet of cost c (q units) conforms iff
+ *     max(TAT, now) + c <= now + limit
+ * and, if it conforms, TAT becomes max(TAT, now) + c. A TAT in the past means a
+ * full bucket, so a long idle period cannot overflow anything; a clock that
+ * goes backwards (now < TAT) counts as zero elapsed time.
+ */
+#ifndef RL_LIB_VTIME_H
+#define RL_LIB_VTIME_H
+
+#include "compat.h"
+#include "ratelimit/abi.h"
+
+#define RL_Q16_SHIFT 16
+/* Largest per-packet byte count charged: keeps units * t_q16 within 64 bits. */
+#define RL_MAX_COST_UNITS (1u << 17)
+/* Largest t_q16 accepted for the byte dimension (2^64 / RL_MAX_COST_UNITS). */
+#define RL_MAX_T_Q16_BYTES (1ull << 47)
+/* Largest limit (burst window) in q units; keeps now_q + limit below 2^64. */
+#define RL_MAX_LIMIT_Q (1ull << 60)
+
+RL_INLINE __u64 rl_now_q(__u64 now_ns)
+{
+	return now_ns << RL_TIME_SHIFT;
+}
+
+/* Cost in q units of `units` packets or bytes; rounds down (< 1 q per packet). */
+RL_INLINE __u64 rl_cost_q(__u64 units, __u64 t_q16)
+{
+	if (units > RL_MAX_COST_UNITS)
+		units = RL_MAX_COST_UNITS;
+	return (units * t_q16) >> RL_Q16_SHIFT;
+}
+
+/* Returns 1 and sets *new_tat if the packet conforms; 0 otherwise (state unchanged). */
+RL_INLINE int rl_vt_conform(__u64 tat, __u64 now_q, __u64 cost_q, __u64 limit_q,
+			    __u64 *new_tat)
+{
+	__u64 base = tat > now_q ? tat : now_q;
+
+	/* base - now_q <= limit_q holds for every TAT this function produced */
+	if (base - now_q > limit_q || cost_q > limit_q - (base - now_q))
+		return 0;
+	*new_tat = base + cost_q;
+	return 1;
+}
+
+/* TAT for a key seen for the first time: full bucket, or empty if asked. */
+RL_INLINE __u64 rl_vt_initial(__u64 now_q, __u64 limit_q, int start_empty)
+{
+	return start_empty ? now_q + limit_q : 0;
+}
+
+#endif

@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The ratelimit ABI: every struct, enum, flag, limit and map name shared by the
+ * XDP program (bpf/) and user space (controller/, tests/). Nothing that crosses
+ * the kernel/user boundary is defined anywhere else.
+ *
+ * Where a value lives:
+ *   - load-time constants: `const volatile` rodata in bpf/ratelimit.bpf.c, set by
+ *     the loader between open and load (see struct rl_rodata_doc below);
+ *   - everything the daemon may change at run time (rules, limits, actions,
+ *     verdicts for odd packets): maps, written by the daemon only.
+ *
+ * Time is bpf_ktime_get_ns() (CLOCK_MONOTONIC, ns since boot). Meter state keeps
+ * virtual time in "q" units of 2^-RL_TIME_SHIFT ns, which wrap after 2^58 ns
+ * (9.1 years) of uptime.
+ */
+#ifndef RATELIMIT_ABI_H
+#define RATELIMIT_ABI_H
+
+#include <linux/types.h>
+
+#define RL_ABI_VERSION 1
+
+/* ---- sizes and limits ---------------------------------------------------- */
+#define RL_MAX_RULES 256            /* rule ids 0..RL_MAX_RULES-1 */
+#define RL_RULE_DEFAULT 0           /* applies when no CIDR matches */
+#define RL_RULE_NONE RL_MAX_RULES   /* counter slot for packets that reach no rule */
+#define RL_MAX_TIERS 4              /* meters per rule that must all conform */
+#define RL_MAX_MATCH 8              /* rule candidates stored per source prefix */
+#define RL_LPM_MAX_ENTRIES 16384    /* CIDR prefixes per address family */
+#define RL_STATE_DEFAULT_ENTRIES (1u << 20) /* tracked keys per family, resizable at load */
+#define RL_BLOCK_DEFAULT_ENTRIES 65536      /* penalty-box entries per family */
+#define RL_OVERRIDE_MAX_ENTRIES 65536       /* per-key overrides per family */
+#define RL_RINGBUF_BYTES (256 * 1024)
+#define RL_VLAN_MAX_DEPTH 2         /* 802.1Q + 802.1ad (QinQ) */
+#define RL_IPV6_EXT_MAX 8           /* extension headers walked before giving up */
+#define RL_CAS_RETRIES 8            /* compare-and-swap attempts per meter word */
+
+#define RL_TIME_SHIFT 6             /* q units per ns = 64 */
+#define RL_NSEC_PER_SEC 1000000000ull
+
+/* ---- enums ----------------------------------------------------------------- */
+enum rl_action {                    /* what a rule does with a matching packet */
+	RL_ACT_ALLOW = 0,               /* pass, no metering (a zeroed rule slot) */
+	RL_ACT_LIMIT = 1,               /* meter it */
+	RL_ACT_DENY = 2,                /* always drop */
+	RL_ACT__MAX
+};
+
+enum rl_on_exceed {                 /* what a limit rule does when a key exceeds */
+	RL_EXCEED_DROP = 0,
+	RL_EXCEED_BLOCK = 1,            /* drop, then drop everything from the key for block_ns */
+	RL_EXCEED_MONITOR = 2,          /* shadow mode: count would-drop, pass */
+	RL_EXCEED__MAX
+};
+
+enum rl_algo {
+	RL_ALGO_NONE = 0,
+	RL_ALGO_TOKEN_BUCKET = 1,       /* packets/s and/or bytes/s with burst */
+	RL_ALGO_GCRA = 2,               /* leaky bucket as a meter, packets */
+	RL_ALGO_SLIDING_WINDOW = 3,     /* weighted previous + current window count */
+	RL_ALGO_FIXED_WINDOW = 4,
+	RL_ALGO__MAX
+};
+
+enum rl_verdict {
+	RL_VERDICT_PASS = 0,
+	RL_VERDICT_DROP = 1,
+	RL_VERDICT__MAX
+};
+
+/* Why a packet got its verdict. Counters are kept per rule and per reason. */
+enum rl_reason {
+	RL_REASON_PASS = 0,             /* limit rule, conformed */
+	RL_REASON_ALLOW,                /* allow rule */
+	RL_REASON_DROP_RATE,            /* a tier did not conform */
+	RL_REASON_DROP_DENY,            /* deny rule */
+	RL_REASON_DROP_BLOCKED,         /* key is in the penalty box */
+	RL_REASON_DROP_GLOBAL,          /* rule's global ceiling exceeded */
+	RL_REASON_SHADOW_RATE,          /* monitor: would have dropped (rate), passed */
+	RL_REASON_SHADOW_GLOBAL,        /* monitor: would have dropped (ceiling), passed */
+	RL_REASON_MALFORMED,            /* truncated/invalid header; verdict from rl_cfg */
+	RL_REASON_NON_IP,               /* ARP, LLDP, ...: always passed */
+	RL_REASON_STATE_FULL,           /* key state insert failed; verdict from rl_cfg */
+	RL_REASON_OVERRIDE_BLOCK,       /* per-key override installed by the controller */
+	RL_REASON__MAX
+};
+
+/* Global (not per-rule) counters, per CPU. */
+enum rl_gcounter {
+	RL_GC_KEY_INSERT = 0,           /* new key state created */
+	RL_GC_KEY_INSERT_FAIL,          /* bpf_map_update_elem failed for a new key */
+	RL_GC_BLOCK_INSERT,             /* penalty-box entries created */
+	RL_GC_BLOCK_INSERT_FAIL,
+	RL_GC_EVENT_SENT,
+	RL_GC_EVENT_LOST,               /* ring buffer full */
+	RL_GC_EVENT_SUPPRESSED,         /* dropped by the event rate limiter */
+	RL_GC_CAS_EXHAUSTED,            /* RL_CAS_RETRIES exceeded: treated as non-conforming */
+	RL_GC__MAX
+};
+
+enum rl_event_type {
+	RL_EV_LIMIT_START = 1,          /* key stopped conforming */
+	RL_EV_LIMIT_END = 2,            /* previously limited key conformed again */
+	RL_EV_BLOCK_START = 3,
+	RL_EV_BLOCK_END = 4,            /* first packet after the block expired */
+	RL_EV__MAX
+};
+
+/* rl_rule.flags */
+#define RL_RULE_F_PROTO (1u << 0)   /* match only rl_match.proto */
+#define RL_RULE_F_PORTS (1u << 1)   /* match only dport in [port_lo, port_hi] */
+
+/* rl_meter.flags (token bucket dimensions) */
+#define RL_METER_F_PKTS (1u << 0)
+#define RL_METER_F_BYTES (1u << 1)
+
+/* rl_config.flags */
+#define RL_CFG_F_L2_BYTES (1u << 0)   /* count bytes from the Ethernet header, not IP */
+#define RL_CFG_F_OVERRIDES (1u << 1)  /* rl_ovr4/rl_ovr6 hold entries: look them up */
+#define RL_CFG_F_NEW_EMPTY (1u << 2)  /* new keys start with an empty bucket */
+
+/* rl_state.flags */
+#define RL_ST_F_LIMITED (1u << 0)     /* last packet did not conform (event edge) */
+#define RL_ST_F_BLOCKED (1u << 1)     /* a penalty-box entry exists for this key */
+
+/* ---- meter parameters (derived by user space, see bpf/lib/) ----------------- */
+/*
+ * One meter. Virtual-time form: every meter dimension keeps a theoretical
+ * arrival time (TAT) in q units; a packet of cost c conforms iff
+ * max(TAT, now) + c*T <= now + limit. See bpf/lib/token_bucket.h and gcra.h.
+ */
+struct rl_meter {
+	__u8 algo;                  /* enum rl_algo */
+	__u8 flags;                 /* RL_METER_F_* (token bucket) */
+	__u8 prefix_v4;             /* key prefix length for this tier, 0..32 */
+	__u8 prefix_v6;             /* 0..128 */
+	__u32 _pad0;
+	/* token bucket, per dimension [0]=packets [1]=bytes; GCRA uses [0] only */
+	__u64 t_q16[2];             /* q units per packet/byte, <<16 fixed point */
+	__u64 limit_q[2];           /* burst window: burst*T (TB) or tau+T (GCRA), q units */
+	/* windows */
+	__u64 window_ns;
+	__u64 window_limit;         /* packets per window */
+};
+
+/* A rule: what the fast path needs to act on a match. Indexed by rule id. */
+struct rl_rule {
+	__u8 action;                /* enum rl_action */
+	__u8 on_exceed;             /* enum rl_on_exceed */
+	__u8 n_tiers;               /* 0..RL_MAX_TIERS (limit rules need >= 1) */
+	__u8 has_global;            /* global ceiling meter present */
+	__u32 generation;           /* bumped when meters change incompatibly */
+	__u64 block_ns;             /* RL_EXCEED_BLOCK duration */
+	struct rl_meter tiers[RL_MAX_TIERS];
+	struct rl_meter global;     /* packets; GCRA or token bucket over all keys */
+};
+
+/* A candidate rule at one source prefix, narrowed by protocol and port. */
+struct rl_match {
+	__u16 rule_id;
+	__u8 flags;                 /* RL_RULE_F_PROTO | RL_RULE_F_PORTS */
+	__u8 proto;                 /* IPPROTO_* */
+	__u16 port_lo;              /* host order, inclusive */
+	__u16 port_hi;
+};
+
+/*
+ * Value of rl_lpm4/rl_lpm6: candidates in precedence order, first match wins.
+ * User space flattens inheritance: a prefix's list ends with the candidates of
+ * the nearest covering prefix, so the fast path needs exactly one LPM lookup.
+ */
+struct rl_match_set {
+	__u32 count;                /* 0..RL_MAX_MATCH */
+	__u32 _pad0;
+	struct rl_match m[RL_MAX_MATCH];
+};
+
+struct rl_lpm4_key {
+	__u32 prefixlen;
+	__be32 addr;
+};
+
+struct rl_lpm6_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+/* ---- per-key state ---------------------------------------------------------- */
+struct rl_key4 {
+	__be32 addr;                /* masked to prefix_len */
+	__u16 rule_id;
+	__u8 tier;
+	__u8 prefix_len;
+};
+
+struct rl_key6 {
+	__u8 addr[16];              /* masked to prefix_len */
+	__u16 rule_id;
+	__u8 tier;
+	__u8 prefix_len;
+	__u32 _pad0;
+};
+
+/*
+ * Meter state of one key. w[] by algorithm:
+ *   token bucket:   w[0] = TAT packets (q), w[1] = TAT bytes (q)
+ *   GCRA:           w[0] = TAT (q),         w[1] = unused
+ *   windows:        w[0] = window start (ns), w[1] = cur | prev << 32
+ * Each word is updated with compare-and-swap or atomic add, never a lock.
+ */
+struct rl_state {
+	__u64 w[2];
+	__u32 seen;                 /* last packet, ns >> RL_SEEN_SHIFT (wraps in 52 days) */
+	__u32 meta;                 /* RL_ST_F_* flags | algo << 8 | generation << 16;
+	                               flags change with atomic or/and only */
+};
+#define RL_ST_FLAGS_MASK 0xffu
+#define RL_ST_META(algo, gen) (((__u32)(algo) << 8) | ((__u32)(__u16)(gen) << 16))
+#define RL_ST_ALGO(meta) (((meta) >> 8) & 0xffu)
+#define RL_ST_GEN(meta) ((__u16)((meta) >> 16))
+#define RL_SEEN_SHIFT 20
+
+/* Penalty box (rl_block4/6, keyed by rl_key4/6): drop until this time. */
+struct rl_block {
+	__u64 until_ns;
+	__u64 since_ns;
+};
+
+/* Per-key override (rl_ovr4/6), keyed by exact address; installed by a controller. */
+struct rl_override {
+	__u64 block_until_ns;       /* 0 = none; ~0 = forever */
+	__u32 flags;                /* reserved for reduced shares */
+	__u32 share_permille;       /* reserved: fraction of the rule's rate */
+};
+
+/* Run-time configuration, rl_cfg[0], written by the daemon. */
+struct rl_config {
+	__u32 abi_version;          /* RL_ABI_VERSION of the daemon that wrote it */
+	__u32 flags;                /* RL_CFG_F_* */
+	__u8 malformed_verdict;     /* enum rl_verdict for RL_REASON_MALFORMED */
+	__u8 state_full_verdict;    /* enum rl_verdict for RL_REASON_STATE_FULL */
+	__u8 talker_shift;          /* sample 1 in 2^n IP packets into rl_talkers; 0 = off */
+	__u8 _pad0;
+	__u32 event_rate;           /* events per second, all CPUs together */
+	__u32 event_burst;
+	__u32 _pad1;
+	__u64 generation;           /* configuration generation, for status */
+};
+
+/* Per-CPU counter cell: rl_stats[rule * RL_REASON__MAX + reason]. */
+struct rl_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+#define RL_STATS_ENTRIES ((RL_MAX_RULES + 1) * RL_REASON__MAX)
+
+/* Top talkers, sampled (rl_talkers, per-CPU LRU): counts are of sampled packets,
+ * multiply by 2^talker_shift. Keyed by the exact source address. */
+struct rl_talker_key {
+	__u8 addr[16];              /* IPv4 in the first 4 bytes */
+	__u8 family;                /* 4 or 6 */
+	__u8 _pad0[3];
+};
+
+struct rl_talker {
+	__u64 packets;
+	__u64 bytes;
+	__u64 dropped;
+	__u32 rule_id;              /* rule of the last sampled packet */
+	__u32 _pad0;
+};
+#define RL_TALKERS_ENTRIES 8192
+
+/* Per-CPU event limiter (rl_evlim[0]): virtual-time token bucket. */
+struct rl_evlim {
+	__u64 tat_q;
+};
+
+struct rl_event {
+	__u64 ts_ns;
+	__u64 until_ns;             /* BLOCK_START: when the block ends */
+	__u16 rule_id;
+	__u8 type;                  /* enum rl_event_type */
+	__u8 family;                /* 4 or 6 */
+	__u8 tier;
+	__u8 prefix_len;
+	__u8 reason;                /* enum rl_reason that triggered it */
+	__u8 _pad0;
+	__u8 addr[16];
+};
+
+/* Map names as the kernel shows them (<= 15 characters). */
+#define RL_MAP_CFG "rl_cfg"
+#define RL_MAP_RULES "rl_rules"
+#define RL_MAP_LPM4 "rl_lpm4"
+#define RL_MAP_LPM6 "rl_lpm6"
+#define RL_MAP_STATE4 "rl_state4"
+#define RL_MAP_STATE6 "rl_state6"
+#define RL_MAP_BLOCK4 "rl_block4"
+#define RL_MAP_BLOCK6 "rl_block6"
+#define RL_MAP_OVR4 "rl_ovr4"
+#define RL_MAP_OVR6 "rl_ovr6"
+#define RL_MAP_GLOBAL "rl_global"
+#define RL_MAP_STATS "rl_stats"
+#define RL_MAP_GSTATS "rl_gstats"
+#define RL_MAP_EVENTS "rl_events"
+#define RL_MAP_EVLIM "rl_evlim"
+#define RL_MAP_TALKERS "rl_talkers"
+
+/* Names used by the exporter and CLI; tables asserted to have __MAX entries. */
+#define RL_REASON_NAMES                                                         \
+	{ "pass", "allow", "rate", "deny", "blocked", "global", "shadow_rate",      \
+	  "shadow_global", "malformed", "non_ip", "state_full", "override_block" }
+#define RL_GCOUNTER_NAMES                                                       \
+	{ "key_insert", "key_insert_fail", "block_insert", "block_insert_fail",     \
+	  "event_sent", "event_lost", "event_suppressed", "cas_exhausted" }
+
+/* ---- layout assertions ------------------------------------------------------ */
+#ifdef __cplusplus
+#define RL_STATIC_ASSERT static_assert
+#else
+#define RL_STATIC_ASSERT _Static_assert
+#endif
+RL_STATIC_ASSERT(sizeof(struct rl_meter) == 56, "rl_meter layout");
+RL_STATIC_ASSERT(sizeof(struct rl_rule) == 16 + 5 * 56, "rl_rule layout");
+RL_STATIC_ASSERT(sizeof(struct rl_match) == 8, "rl_match layout");
+RL_STATIC_ASSERT(sizeof(struct rl_match_set) == 8 + 8 * RL_MAX_MATCH, "rl_match_set layout");
+RL_STATIC_ASSERT(sizeof(struct rl_lpm4_key) == 8, "rl_lpm4_key layout");
+RL_STATIC_ASSERT(sizeof(struct rl_lpm6_key) == 20, "rl_lpm6_key layout");
+RL_STATIC_ASSERT(sizeof(struct rl_key4) == 8, "rl_key4 layout");
+RL_STATIC_ASSERT(sizeof(struct rl_key6) == 24, "rl_key6 layout");
+RL_STATIC_ASSERT(sizeof(struct rl_state) == 24, "rl_state layout");
+RL_STATIC_ASSERT(sizeof(struct rl_block) == 16, "rl_block layout");
+RL_STATIC_ASSERT(sizeof(struct rl_override) == 16, "rl_override layout");
+RL_STATIC_ASSERT(sizeof(struct rl_config) == 32, "rl_config layout");
+RL_STATIC_ASSERT(sizeof(struct rl_counter) == 16, "rl_counter layout");
+RL_STATIC_ASSERT(sizeof(struct rl_event) == 40, "rl_event layout");
+RL_STATIC_ASSERT(sizeof(struct rl_talker_key) == 20, "rl_talker_key layout");
+RL_STATIC_ASSERT(sizeof(struct rl_talker) == 32, "rl_talker layout");
+
+#endif /* RATELIMIT_ABI_H */
