@@ -25,6 +25,14 @@ struct {
 	__type(value, struct rl_rule);
 } rl_rules SEC(".maps");
 
+/* Rule names and generations by id; the daemon's own record, unused here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, RL_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct rl_rule_meta);
+} rl_rulemeta SEC(".maps");
+
 /* Source prefix -> candidate rules in precedence order; written by the daemon. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);

@@ -227,6 +227,15 @@ struct rl_block {
 	__u64 since_ns;
 };
 
+/* Rule names by id (rl_rulemeta), pinned so that a restarted daemon keeps ids
+ * stable; never read by the fast path. Written by the daemon. */
+#define RL_RULE_NAME_MAX 48
+struct rl_rule_meta {
+	char name[RL_RULE_NAME_MAX]; /* NUL-terminated; empty = free slot */
+	__u64 generation;            /* full generation (rl_rule.generation is its low bits) */
+	__u64 created_ns;
+};
+
 /* Per-key override (rl_ovr4/6), keyed by exact address; installed by a controller. */
 struct rl_override {
 	__u64 block_until_ns;       /* 0 = none; ~0 = forever */
@@ -307,6 +316,7 @@ struct rl_event {
 #define RL_MAP_EVENTS "rl_events"
 #define RL_MAP_EVLIM "rl_evlim"
 #define RL_MAP_TALKERS "rl_talkers"
+#define RL_MAP_RULEMETA "rl_rulemeta"
 
 /* Names used by the exporter and CLI; tables asserted to have __MAX entries. */
 #define RL_REASON_NAMES                                                         \
@@ -333,6 +343,7 @@ RL_STATIC_ASSERT(sizeof(struct rl_key6) == 24, "rl_key6 layout");
 RL_STATIC_ASSERT(sizeof(struct rl_state) == 24, "rl_state layout");
 RL_STATIC_ASSERT(sizeof(struct rl_block) == 16, "rl_block layout");
 RL_STATIC_ASSERT(sizeof(struct rl_override) == 16, "rl_override layout");
+RL_STATIC_ASSERT(sizeof(struct rl_rule_meta) == 64, "rl_rule_meta layout");
 RL_STATIC_ASSERT(sizeof(struct rl_config) == 32, "rl_config layout");
 RL_STATIC_ASSERT(sizeof(struct rl_counter) == 16, "rl_counter layout");
 RL_STATIC_ASSERT(sizeof(struct rl_event) == 40, "rl_event layout");

@@ -1,0 +1,113 @@
+// The daemon's configuration as parsed from YAML (config/parser.cpp) or built in
+// (config/defaults.cpp). Plain data; validation happens in the parser, which
+// reports every error with line and column. See docs/config.md for the schema.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ratelimit/abi.h"
+#include "rules/meter_params.hpp"
+#include "util/net.hpp"
+#include "util/result.hpp"
+
+namespace ratelimit {
+
+enum class XdpMode { Auto, Native, Generic };
+
+struct InterfaceConfig {
+    std::string name;
+    XdpMode mode = XdpMode::Auto;
+};
+
+// One meter (a tier of a rule, or its global ceiling).
+struct MeterConfig {
+    rl_algo algo = RL_ALGO_TOKEN_BUCKET;
+    Rate packets;                 // token bucket / gcra; count == 0: unset
+    uint64_t burst_packets = 0;   // 0: defaults to one second of `packets`
+    Rate bytes;                   // token bucket only
+    uint64_t burst_bytes = 0;     // 0: defaults to one second of `bytes`
+    uint64_t window_limit = 0;    // windows: packets per window
+    uint64_t window_ns = 0;
+    uint8_t prefix_v4 = 32;       // key granularity of this tier
+    uint8_t prefix_v6 = 64;
+};
+
+struct PortRange {
+    uint16_t lo = 0;
+    uint16_t hi = 0;
+};
+
+struct SourceLocation {
+    int line = 0;                 // 1-based; 0 = not from a file
+    int column = 0;
+};
+
+struct RuleConfig {
+    std::string name;                    // unique, [A-Za-z0-9_.-]{1,47}
+    std::vector<Cidr> sources;           // empty for the default rule
+    std::optional<uint8_t> proto;        // IPPROTO_TCP/UDP/ICMP/ICMPV6
+    std::vector<PortRange> ports;        // empty: any; needs proto tcp or udp
+    rl_action action = RL_ACT_LIMIT;
+    rl_on_exceed on_exceed = RL_EXCEED_DROP;
+    uint64_t block_ns = 0;               // on_exceed == block
+    std::vector<MeterConfig> tiers;      // 1..RL_MAX_TIERS for limit rules
+    std::optional<MeterConfig> global;   // aggregate ceiling over all keys
+    SourceLocation where;
+};
+
+struct Config {
+    std::vector<InterfaceConfig> interfaces;
+    RuleConfig default_rule;             // name "default"; applies when no rule matches
+    std::vector<RuleConfig> rules;       // in file order
+
+    // tracking
+    uint32_t state_entries_v4 = RL_STATE_DEFAULT_ENTRIES;
+    uint32_t state_entries_v6 = RL_STATE_DEFAULT_ENTRIES;
+    uint32_t block_entries = RL_BLOCK_DEFAULT_ENTRIES;
+    bool new_keys_empty = false;         // new keys start with an empty bucket
+
+    // odd packets
+    rl_verdict malformed_verdict = RL_VERDICT_DROP;
+    rl_verdict state_full_verdict = RL_VERDICT_PASS;
+    bool l2_bytes = false;               // count bytes from the Ethernet header
+
+    // events and top talkers
+    uint32_t event_rate = 100;           // per second per CPU
+    uint32_t event_burst = 200;
+    uint8_t talker_shift = 6;            // sample 1 in 64 packets for `top`
+
+    // daemon
+    std::string pin_path = "/sys/fs/bpf/ratelimit";
+    std::string control_socket = "/run/ratelimit/ratelimitd.sock";
+    std::string control_group;           // group allowed to change things besides root
+    std::string metrics_listen = "127.0.0.1:9477";
+    std::string log_level = "info";
+    std::vector<Cidr> management_allow;  // never limited (lock-out safety)
+};
+
+struct ConfigError {
+    int line = 0;
+    int column = 0;
+    std::string message;
+};
+
+// All errors found, not just the first. Empty errors <=> value present.
+struct ParseOutcome {
+    std::optional<Config> config;
+    std::vector<ConfigError> errors;
+};
+
+ParseOutcome parseConfigText(const std::string& yaml);
+ParseOutcome parseConfigFile(const std::string& path);
+Config builtinDefaultConfig();     // used when no file exists
+std::string formatErrors(const std::string& source, const std::vector<ConfigError>& errors);
+
+// Human units: "1000/s", "6000/min", "10/h", "10MB/s", "100Mbit/s", "30s", "500ms", "2m".
+Result<Rate> parsePacketRate(const std::string& text);
+Result<Rate> parseByteRate(const std::string& text);
+Result<uint64_t> parseDurationNs(const std::string& text);
+
+}  // namespace ratelimit
