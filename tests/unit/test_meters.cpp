@@ -409,3 +409,382 @@ INSTANTIATE_TEST_SUITE_P(
 
 }  // namespace
 }  // namespace ratelimit
+
+namespace ratelimit {
+namespace {
+
+// ---- edge cases ----------------------------------------------------------------
+
+struct BurstCase {
+    const char* name;
+    Rate rate;
+    uint64_t burst;
+};
+class ExactBurst : public ::testing::TestWithParam<BurstCase> {};
+
+// I.371: from a fresh state floor(tau/T) + 1 back-to-back cells conform and the
+// next does not; the token bucket passes exactly `burst`. One emission
+// interval later exactly one more passes, one ns earlier none does.
+TEST_P(ExactBurst, BackToBackThenOnePerInterval) {
+    const BurstCase& c = GetParam();
+    const uint64_t t_ns = c.rate.period_ns / c.rate.count;  // cases have whole-ns T
+    ASSERT_EQ(t_ns * c.rate.count, c.rate.period_ns);
+    const uint64_t tau_ns = (c.burst - 1) * t_ns;
+    const uint64_t expect_b2b = tau_ns / t_ns + 1;
+    const uint64_t t0 = 42 * kSec;
+
+    GcraMeter gcra{mustGcra({c.rate, c.burst})};
+    TbMeter tb{mustTb({c.rate, c.burst, kNone, 0})};
+    auto ref_gcra = ref::Gcra::fromRate(c.rate.count, c.rate.period_ns, c.burst);
+    ref::TokenBucket ref_tb({c.rate.count, c.rate.period_ns, c.burst}, {});
+    for (uint64_t i = 0; i < expect_b2b; i++) {
+        ASSERT_TRUE(ref_gcra.offer(t0)) << i;
+        ASSERT_TRUE(gcra.offer(t0)) << i;
+        ASSERT_TRUE(ref_tb.offer(t0, 64)) << i;
+        ASSERT_TRUE(tb.offer(t0, 64)) << i;
+    }
+    EXPECT_FALSE(ref_gcra.offer(t0));
+    EXPECT_FALSE(gcra.offer(t0));
+    EXPECT_FALSE(ref_tb.offer(t0, 64));
+    EXPECT_FALSE(tb.offer(t0, 64));
+    if (t_ns > 1) {
+        EXPECT_FALSE(gcra.offer(t0 + t_ns - 1));
+        EXPECT_FALSE(tb.offer(t0 + t_ns - 1, 64));
+    }
+    EXPECT_TRUE(gcra.offer(t0 + t_ns));
+    EXPECT_TRUE(tb.offer(t0 + t_ns, 64));
+    EXPECT_FALSE(gcra.offer(t0 + t_ns));
+    EXPECT_FALSE(tb.offer(t0 + t_ns, 64));
+}
+
+INSTANTIATE_TEST_SUITE_P(Meters, ExactBurst,
+                         ::testing::Values(BurstCase{"per_hour1_b1", {1, kHour}, 1},
+                                           BurstCase{"per_hour1_b3", {1, kHour}, 3},
+                                           BurstCase{"pps1000_b1", {1000, kSec}, 1},
+                                           BurstCase{"pps1000_b7", {1000, kSec}, 7},
+                                           BurstCase{"pps1000_b50", {1000, kSec}, 50},
+                                           BurstCase{"pps100M_b32", {100'000'000, kSec}, 32},
+                                           BurstCase{"pps1G_b100", {1'000'000'000, kSec}, 100},
+                                           BurstCase{"pps4_b1000000", {4, kSec}, 1'000'000}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// A byte burst of B passes floor(B/s) packets of s bytes, then exactly the
+// remainder, then nothing.
+TEST(TokenBucketBytes, ExactByteBurst) {
+    for (uint64_t burst : {64ull, 1500ull, 9000ull, 65535ull}) {
+        for (uint32_t size : {64u, 100u, 1500u}) {
+            if (size > burst) continue;
+            TbMeter tb{mustTb({kNone, 0, {125'000'000, kSec}, burst})};
+            const uint64_t t0 = 9 * kSec;
+            for (uint64_t i = 0; i < burst / size; i++) ASSERT_TRUE(tb.offer(t0, size)) << burst << "/" << size;
+            const uint64_t rest = burst % size;
+            if (rest) {
+                EXPECT_FALSE(tb.offer(t0, rest + 1)) << burst << "/" << size;
+                EXPECT_TRUE(tb.offer(t0, rest)) << burst << "/" << size;
+            }
+            EXPECT_FALSE(tb.offer(t0, 1)) << burst << "/" << size;
+        }
+    }
+}
+
+// A packet must conform in both dimensions, and a refusal takes nothing.
+TEST(TokenBucketBoth, RefusalInOneDimensionTakesNothing) {
+    // 10 packets, 3000 bytes
+    TbMeter tb{mustTb({{1000, kSec}, 10, {1'000'000, kSec}, 3000})};
+    const uint64_t t0 = kSec;
+    EXPECT_TRUE(tb.offer(t0, 1500));
+    EXPECT_FALSE(tb.offer(t0, 1501));  // bytes refuse: packet token must stay
+    for (int i = 0; i < 9; i++) EXPECT_TRUE(tb.offer(t0, i < 1 ? 1500 : 0)) << i;
+    EXPECT_FALSE(tb.offer(t0, 0));     // packets refuse
+}
+
+// Idle for years: nothing overflows and the bucket is exactly full again.
+TEST(LongIdle, BucketFullAgainAfterYears) {
+    struct Case {
+        Rate rate;
+        uint64_t burst;
+    };
+    // the second case has the largest burst window the params allow at that rate
+    for (const Case& c : {Case{{1000, kSec}, 10}, Case{{1, kHour}, 4000}}) {
+        for (uint64_t idle : {kYear, 5 * kYear, 8 * kYear}) {
+            GcraMeter gcra{mustGcra({c.rate, c.burst})};
+            TbMeter tb{mustTb({c.rate, c.burst, {125, kSec}, 1500 * c.burst})};
+            WindowMeter win{mustWindow({true, c.burst, kHour})};
+            ref::TokenBucket ref_tb({c.rate.count, c.rate.period_ns, c.burst}, {125, kSec, 1500 * c.burst});
+            const uint64_t t0 = kSec;
+            for (uint64_t i = 0; i < c.burst; i++) {
+                ASSERT_TRUE(gcra.offer(t0));
+                ASSERT_TRUE(tb.offer(t0, 1500));
+                ASSERT_TRUE(ref_tb.offer(t0, 1500));
+                ASSERT_TRUE(win.offer(t0));
+            }
+            ASSERT_FALSE(gcra.offer(t0));
+            ASSERT_FALSE(tb.offer(t0, 1500));
+            ASSERT_FALSE(win.offer(t0));
+            const uint64_t t1 = t0 + idle;
+            ASSERT_LT((unsigned __int128)rl_now_q(t1) + gcra.m.limit_q[0], (unsigned __int128)1 << 64);
+            for (uint64_t i = 0; i < c.burst; i++) {
+                ASSERT_TRUE(gcra.offer(t1)) << i;
+                ASSERT_TRUE(tb.offer(t1, 1500)) << i;
+                ASSERT_TRUE(ref_tb.offer(t1, 1500)) << i;
+                ASSERT_TRUE(win.offer(t1)) << i;
+            }
+            // no wrap: the state is exactly "burst spent at t1"
+            EXPECT_EQ(gcra.tat, rl_now_q(t1) + gcra.m.limit_q[0]);
+            EXPECT_EQ(tb.tat[0], rl_now_q(t1) + tb.m.limit_q[0]);
+            EXPECT_EQ(tb.tat[1], rl_now_q(t1) + tb.m.limit_q[1]);
+            EXPECT_FALSE(gcra.offer(t1));
+            EXPECT_FALSE(tb.offer(t1, 1500));
+            EXPECT_FALSE(ref_tb.offer(t1, 1500));
+            EXPECT_FALSE(win.offer(t1));
+        }
+    }
+}
+
+// The token bucket keeps no last-update time (one word per dimension, for
+// compare-and-swap), so a timestamp older than the newest one seen is metered
+// at its own time: the bucket as it stood then, never refilled by the
+// backwards step. Stepwise against the zero-elapsed reference from the same
+// state: identical whenever time does not go back, never more permissive when
+// it does.
+TEST(ClockBackwards, TokenBucketNeverMorePermissiveThanZeroElapsed) {
+    const Rate rate{1000, kSec};
+    const uint64_t burst = 8, t_q = rate.period_ns * kQ / rate.count;
+    const rl_meter m = mustTb({rate, burst, kNone, 0});
+    for (uint64_t seed : kSeeds) {
+        ref::TokenBucket model({rate.count, rate.period_ns, burst}, {});
+        size_t stricter = 0, backwards = 0, admitted = 0;
+        const auto arrivals = randomArrivals(seed, kPacketsPerSeed, 500'000, 3 * kSec, 20);
+        for (size_t i = 0; i < arrivals.size(); i++) {
+            const uint64_t t = arrivals[i].t_ns;
+            TbMeter impl{m};
+            if (model.packets().seen()) {
+                // same state in TAT form: TAT = last + deficit / rate
+                const ref::i128 deficit_q = model.packets().deficit() * (ref::i128)kQ;
+                ASSERT_EQ(deficit_q % rate.count, 0);
+                impl.seen = true;
+                impl.tat[0] = rl_now_q(model.packets().lastNs()) + (uint64_t)(deficit_q / rate.count);
+            }
+            const bool back = model.packets().seen() && t < model.packets().lastNs();
+            const bool got = impl.offer(t, 64);
+            const bool want = model.offer(t, 64);
+            admitted += want;
+            if (!back) {
+                ASSERT_EQ(got, want) << "seed " << seed << " packet " << i;
+            } else {
+                backwards++;
+                ASSERT_TRUE(!got || want) << "seed " << seed << " packet " << i << ": more permissive going back";
+                stricter += got != want;
+            }
+        }
+        EXPECT_GT(backwards, 0u);
+        EXPECT_GT(admitted, 0u);
+        RecordProperty("seed" + std::to_string(seed) + "_backwards_stricter",
+                       std::to_string(stricter) + "/" + std::to_string(backwards));
+        (void)t_q;
+    }
+}
+
+// Whatever order timestamps come in, every interval [a, b] of arrival times
+// holds at most burst + (b - a) / T admitted packets (the I.371 bound; with
+// costs c and limit L: n*c <= (b - a) + L). Checked on all pairs.
+TEST(ClockBackwards, RateEnvelopeHoldsWithJitteredTimestamps) {
+    const Rate rate{1000, kSec};
+    const uint64_t burst = 5;
+    for (int algo : {RL_ALGO_GCRA, RL_ALGO_TOKEN_BUCKET}) {
+        const rl_meter m = algo == RL_ALGO_GCRA ? mustGcra({rate, burst}) : mustTb({rate, burst, kNone, 0});
+        const uint64_t c = m.t_q16[0] >> 16, l = m.limit_q[0];
+        for (uint64_t seed : kSeeds) {
+            GcraMeter g{m};
+            TbMeter tb{m};
+            std::vector<uint64_t> times;
+            for (const Arrival& a : randomArrivals(seed, 3000, 400'000, 3 * kSec, 30))
+                if (algo == RL_ALGO_GCRA ? g.offer(a.t_ns) : tb.offer(a.t_ns, 64)) times.push_back(a.t_ns);
+            std::sort(times.begin(), times.end());
+            ASSERT_GT(times.size(), burst);
+            for (size_t i = 0; i < times.size(); i++)
+                for (size_t j = i; j < times.size(); j++)
+                    ASSERT_LE((unsigned __int128)(j - i + 1) * c, (unsigned __int128)(times[j] - times[i]) * kQ + l)
+                        << "algo " << algo << " seed " << seed << " i " << i << " j " << j;
+        }
+    }
+}
+
+// A timestamp far in the past (years before the state): refused, state
+// untouched, nothing wraps; the meter then carries on as the reference does.
+TEST(ClockBackwards, HugeStepBackIsRefusedWithoutWrap) {
+    const Rate rate{1000, kSec};
+    const uint64_t burst = 4, t1 = 2 * kYear;
+    GcraMeter gcra{mustGcra({rate, burst})};
+    TbMeter tb{mustTb({rate, burst, {125'000, kSec}, 6000})};
+    WindowMeter win{mustWindow({true, burst, kSec})};
+    for (uint64_t i = 0; i < burst; i++) {
+        ASSERT_TRUE(gcra.offer(t1));
+        ASSERT_TRUE(tb.offer(t1, 1500));
+        ASSERT_TRUE(win.offer(t1));
+    }
+    const __u64 g_tat = gcra.tat, tb0 = tb.tat[0], tb1 = tb.tat[1], w_start = win.start, w_counts = win.counts;
+    for (uint64_t back : {uint64_t{0}, kSec, t1 - kSec, t1 - 1}) {
+        EXPECT_FALSE(gcra.offer(back)) << back;
+        EXPECT_FALSE(tb.offer(back, 64)) << back;
+        EXPECT_FALSE(win.offer(back)) << back;
+    }
+    EXPECT_EQ(gcra.tat, g_tat);
+    EXPECT_EQ(tb.tat[0], tb0);
+    EXPECT_EQ(tb.tat[1], tb1);
+    EXPECT_EQ(win.start, w_start);
+    EXPECT_EQ(win.counts, w_counts);
+    // one interval after t1 one packet passes again (bytes: 1500 B at 125 kB/s = 12 ms)
+    EXPECT_TRUE(gcra.offer(t1 + kSec / 1000));
+    EXPECT_FALSE(gcra.offer(t1 + kSec / 1000));
+    EXPECT_FALSE(tb.offer(t1 + kSec / 1000, 1500));
+    EXPECT_TRUE(tb.offer(t1 + 12 * kSec / 1000, 1500));
+    EXPECT_TRUE(win.offer(t1 + 2 * kSec));  // fresh window (2W later: prev = 0)
+}
+
+// 1 packet/hour, the slowest accepted rate: burst packets, then one an hour.
+TEST(RateLimits, OnePerHour) {
+    const Rate rate{1, kHour};
+    const uint64_t burst = 3, t0 = 5 * kSec;
+    GcraMeter gcra{mustGcra({rate, burst})};
+    TbMeter tb{mustTb({rate, burst, kNone, 0})};
+    for (uint64_t i = 0; i < burst; i++) {
+        EXPECT_TRUE(gcra.offer(t0 + i * kSec));
+        EXPECT_TRUE(tb.offer(t0 + i * kSec, 64));
+    }
+    EXPECT_FALSE(gcra.offer(t0 + 10 * kSec));
+    EXPECT_FALSE(tb.offer(t0 + 10 * kSec, 64));
+    EXPECT_FALSE(gcra.offer(t0 + kHour - 1));
+    EXPECT_FALSE(tb.offer(t0 + kHour - 1, 64));
+    EXPECT_TRUE(gcra.offer(t0 + kHour));
+    EXPECT_TRUE(tb.offer(t0 + kHour, 64));
+    EXPECT_FALSE(gcra.offer(t0 + kHour));
+    EXPECT_FALSE(tb.offer(t0 + kHour, 64));
+    EXPECT_TRUE(gcra.offer(t0 + 2 * kHour));
+    EXPECT_TRUE(tb.offer(t0 + 2 * kHour, 64));
+}
+
+// Saturating streams at the fastest packet rates, over simulated time: the
+// admitted count is exactly the lemma's (D + L)/c rounded down (c and L are
+// whole q here), i.e. rate * D + burst, and equals the reference's.
+TEST(RateLimits, FastestPacketRatesOverSimulatedTime) {
+    struct Case {
+        Rate rate;
+        uint64_t burst, step_ns, per_step, span_ns;
+    };
+    // 100 Mpps offered at 200 Mpps for 1 s; 1 Gpps (the maximum) at 2 Gpps for 0.1 s
+    for (const Case& c : {Case{{100'000'000, kSec}, 64, 5, 1, kSec}, Case{{1'000'000'000, kSec}, 32, 1, 2, kSec / 10}}) {
+        const uint64_t t_ns = c.rate.period_ns / c.rate.count;
+        for (int algo : {RL_ALGO_GCRA, RL_ALGO_TOKEN_BUCKET}) {
+            GcraMeter gcra{mustGcra({c.rate, c.burst})};
+            TbMeter tb{mustTb({c.rate, c.burst, kNone, 0})};
+            const uint64_t t0 = 11 * kSec;
+            uint64_t admitted = 0, offered = 0, last = t0;
+            for (uint64_t t = t0; t < t0 + c.span_ns; t += c.step_ns) {
+                for (uint64_t k = 0; k < c.per_step; k++, offered++)
+                    admitted += algo == RL_ALGO_GCRA ? gcra.offer(t) : tb.offer(t, 64);
+                last = t;
+            }
+            // (D + L) / c with D = last - t0, L = burst * T, c = T
+            const uint64_t expect = (last - t0) / t_ns + c.burst;
+            EXPECT_EQ(admitted, expect) << "rate " << c.rate.count << " algo " << algo << " offered " << offered;
+            EXPECT_NEAR((double)admitted, (double)c.rate.count * c.span_ns / kSec, (double)c.burst);
+        }
+    }
+}
+
+// 1 kbit/s, the slowest byte rate: 1500 bytes every 12 s.
+TEST(RateLimits, OneKbitPerSecond) {
+    TbMeter tb{mustTb({kNone, 0, {125, kSec}, 1500})};
+    const uint64_t t0 = 3 * kSec;
+    EXPECT_TRUE(tb.offer(t0, 1500));
+    EXPECT_FALSE(tb.offer(t0, 1));
+    EXPECT_FALSE(tb.offer(t0 + 12 * kSec - 1, 1500));
+    EXPECT_TRUE(tb.offer(t0 + 12 * kSec, 1500));
+    EXPECT_FALSE(tb.offer(t0 + 12 * kSec + 511'999'999, 64));
+    EXPECT_TRUE(tb.offer(t0 + 12 * kSec + 512'000'000, 64));  // 64 B = 0.512 s
+}
+
+// Fastest accepted byte rate: a saturating stream of 1500-byte packets for
+// 1 ms admits rate * D + burst bytes within the rounding bound of InexactRate.
+TEST(RateLimits, FastestByteRate) {
+    const Rate rate{kMaxBytesPerSec, kSec};
+    const uint64_t burst = 65535;
+    TbMeter tb{mustTb({kNone, 0, rate, burst})};
+    ref::TokenBucket model({}, {rate.count, rate.period_ns, burst});
+    const uint64_t t0 = 13 * kSec, span = kSec / 1000;
+    const uint64_t cost_q = rl_cost_q(1500, tb.m.t_q16[1]);
+    const uint64_t step = std::max<uint64_t>(cost_q / kQ / 2, 1);  // offered at ~2x
+    uint64_t n_impl = 0, n_ref = 0, last = t0;
+    for (uint64_t t = t0; t <= t0 + span; t += step) {
+        n_impl += tb.offer(t, 1500);
+        n_ref += model.offer(t, 1500);
+        last = t;
+    }
+    const long double d_q = (long double)(last - t0) * kQ;
+    const long double t_exact = (long double)kSec * kQ / rate.count;
+    const long double hi_ref = (d_q + burst * t_exact) / (1500 * t_exact);
+    const long double hi_impl = (d_q + tb.m.limit_q[1]) / cost_q;
+    EXPECT_LE(n_ref, hi_ref + 1e-9);
+    EXPECT_GT(n_ref + 1e-9, hi_ref - 1);
+    EXPECT_LE(n_impl, hi_impl + 1e-9);
+    EXPECT_GT(n_impl + 1e-9, hi_impl - 1);
+    EXPECT_LT(std::fabs((double)n_impl - (double)n_ref), 1 + std::fabs((double)(hi_impl - hi_ref)) + 1e-9);
+}
+
+// New keys may start with an empty bucket (RL_CFG_F_NEW_EMPTY).
+TEST(StartEmpty, FirstPacketWaitsOneInterval) {
+    const Rate rate{1000, kSec};
+    const uint64_t t0 = 77 * kSec, t_ns = kSec / 1000;
+    GcraMeter gcra{mustGcra({rate, 5}), true};
+    TbMeter tb{mustTb({rate, 5, kNone, 0}), true};
+    TbMeter tb_bytes{mustTb({kNone, 0, {1'000'000, kSec}, 3000}), true};  // 1 B/us
+    WindowMeter fixed{mustWindow({false, 5, kSec}), true};
+    WindowMeter sliding{mustWindow({true, 5, kSec}), true};
+    EXPECT_FALSE(gcra.offer(t0));
+    EXPECT_FALSE(tb.offer(t0, 64));
+    EXPECT_FALSE(tb_bytes.offer(t0, 64));
+    EXPECT_FALSE(fixed.offer(t0));
+    EXPECT_FALSE(sliding.offer(t0));
+    EXPECT_FALSE(gcra.offer(t0 + t_ns - 1));
+    EXPECT_FALSE(tb.offer(t0 + t_ns - 1, 64));
+    EXPECT_FALSE(tb_bytes.offer(t0 + 64'000 - 1, 64));
+    EXPECT_TRUE(gcra.offer(t0 + t_ns));
+    EXPECT_TRUE(tb.offer(t0 + t_ns, 64));
+    EXPECT_TRUE(tb_bytes.offer(t0 + 64'000, 64));
+    EXPECT_FALSE(gcra.offer(t0 + t_ns));
+    EXPECT_FALSE(tb.offer(t0 + t_ns, 64));
+    EXPECT_FALSE(tb_bytes.offer(t0 + 64'000, 1));
+    // fixed window: nothing until the next window, then `limit`
+    EXPECT_FALSE(fixed.offer(t0 + kSec - 1));
+    for (int i = 0; i < 5; i++) EXPECT_TRUE(fixed.offer(t0 + kSec)) << i;
+    EXPECT_FALSE(fixed.offer(t0 + kSec));
+    // sliding: at t0 + W the previous (full) window still weighs 5 * (W - 0)/W
+    EXPECT_FALSE(sliding.offer(t0 + kSec));
+    EXPECT_TRUE(sliding.offer(t0 + kSec + kSec / 5));  // 5 * 4/5 + 0 + 1 <= 5
+}
+
+// A packet larger than the byte burst never conforms, however long the idle.
+TEST(TokenBucketBytes, PacketLargerThanBurstNeverConforms) {
+    const uint64_t rates[] = {kMinBytesPerSec, 125'000'000, 1'250'000'000, 50'000'000'000, kMaxBytesPerSec};
+    const uint64_t bursts[] = {64, 1000, 1001, 1500, 9000, 65535, 150'000, 1'000'000};
+    for (uint64_t r : rates) {
+        for (uint64_t b : bursts) {
+            TbMeter tb{mustTb({kNone, 0, {r, kSec}, b})};
+            const uint64_t bigger[] = {b + 1, b + 7, 2 * b, 300'000, 1ull << 20};
+            uint64_t t = kSec;
+            for (uint64_t idle : {uint64_t{0}, kHour, kYear}) {
+                t += idle;
+                for (uint64_t size : bigger) {
+                    if (size > b) {
+                        EXPECT_FALSE(tb.offer(t, size)) << "rate " << r << " burst " << b << " size " << size;
+                    }
+                }
+            }
+            EXPECT_TRUE(tb.offer(t, b)) << "rate " << r << " burst " << b;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace ratelimit
