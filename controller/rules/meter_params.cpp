@@ -9,6 +9,9 @@ namespace {
 
 using u128 = unsigned __int128;
 
+// see kMaxBytesPerSec: at the fastest byte rate a byte still costs >= 1 q
+static_assert((RL_NSEC_PER_SEC << (RL_TIME_SHIFT + RL_Q16_SHIFT)) / kMaxBytesPerSec >= (1ull << RL_Q16_SHIFT));
+
 // events per second as a rational, compared without division
 bool rateBelow(const Rate& r, uint64_t per_sec_num, uint64_t per_sec_den) {
     // r.count / r.period_ns  <  per_sec_num / (per_sec_den * 1e9)
@@ -25,7 +28,7 @@ Status checkRate(const Rate& r, bool bytes, const char* what) {
         if (rateBelow(r, kMinBytesPerSec, 1))
             return invalid(what, "byte rate below the minimum of 1kbit/s");
         if (rateAbove(r, kMaxBytesPerSec, 1))
-            return invalid(what, "byte rate above the maximum of 8Tbit/s");
+            return invalid(what, "byte rate above the maximum of 400Gbit/s");
     } else {
         if (rateBelow(r, kMinRatePerHour, 3600))
             return invalid(what, "packet rate below the minimum of 1/hour");

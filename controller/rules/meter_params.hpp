@@ -38,7 +38,10 @@ struct WindowSpec {
 inline constexpr uint64_t kMinRatePerHour = 1;                 // 1 packet/hour
 inline constexpr uint64_t kMaxPacketsPerSec = 1'000'000'000;   // 1 Gpps
 inline constexpr uint64_t kMinBytesPerSec = 125;               // 1 kbit/s
-inline constexpr uint64_t kMaxBytesPerSec = 1'000'000'000'000; // 8 Tbit/s
+// 400 Gbit/s: keeps the per-byte cost >= 1 q (t_q16 >= 2^16), so one more
+// byte always costs at least one more q and a packet larger than the byte
+// burst can never conform; also bounds the round-down to < 1 q per packet.
+inline constexpr uint64_t kMaxBytesPerSec = 50'000'000'000;    // 400 Gbit/s
 inline constexpr uint64_t kMinWindowNs = 1'000'000;            // 1 ms
 inline constexpr uint64_t kMaxWindowNs = 86'400'000'000'000;   // 1 day
 
