@@ -266,24 +266,38 @@ int XdpFixture::run(const Frame& f, uint32_t repeat) {
 }
 
 Counters XdpFixture::counters() const {
+    // one batched lookup per map: tests snapshot counters around every run
     int n = nCpus();
     Counters c;
     c.stats.assign(RL_STATS_ENTRIES, rl_counter{});
     c.gstats.assign(RL_GC__MAX, 0);
-    std::vector<rl_counter> per(n);
-    int fd = bpf_map__fd(skel_->maps.rl_stats);
+    auto readAll = [n](int fd, uint32_t entries, size_t value_size, std::vector<uint8_t>& vals) {
+        std::vector<uint32_t> keys(entries);
+        vals.assign(size_t(entries) * n * value_size, 0);
+        uint32_t out_batch = 0, count = entries;
+        LIBBPF_OPTS(bpf_map_batch_opts, opts);
+        int rc = bpf_map_lookup_batch(fd, nullptr, &out_batch, keys.data(), vals.data(), &count, &opts);
+        if (rc && errno != ENOENT) check(rc, "bpf_map_lookup_batch");
+        if (count != entries) throw std::runtime_error("short batch read");
+        return keys;
+    };
+    std::vector<uint8_t> vals;
+    auto keys = readAll(bpf_map__fd(skel_->maps.rl_stats), RL_STATS_ENTRIES, sizeof(rl_counter), vals);
     for (uint32_t i = 0; i < RL_STATS_ENTRIES; i++) {
-        check(bpf_map_lookup_elem(fd, &i, per.data()), "lookup rl_stats");
-        for (auto& p : per) {
-            c.stats[i].packets += p.packets;
-            c.stats[i].bytes += p.bytes;
+        for (int cpu = 0; cpu < n; cpu++) {
+            rl_counter v;
+            std::memcpy(&v, &vals[(size_t(i) * n + cpu) * sizeof(v)], sizeof(v));
+            c.stats.at(keys[i]).packets += v.packets;
+            c.stats.at(keys[i]).bytes += v.bytes;
         }
     }
-    std::vector<uint64_t> g(n);
-    fd = bpf_map__fd(skel_->maps.rl_gstats);
+    keys = readAll(bpf_map__fd(skel_->maps.rl_gstats), RL_GC__MAX, sizeof(uint64_t), vals);
     for (uint32_t i = 0; i < RL_GC__MAX; i++) {
-        check(bpf_map_lookup_elem(fd, &i, g.data()), "lookup rl_gstats");
-        for (auto v : g) c.gstats[i] += v;
+        for (int cpu = 0; cpu < n; cpu++) {
+            uint64_t v;
+            std::memcpy(&v, &vals[(size_t(i) * n + cpu) * sizeof(v)], sizeof(v));
+            c.gstats.at(keys[i]) += v;
+        }
     }
     return c;
 }
