@@ -81,10 +81,6 @@ std::pair<std::vector<uint8_t>, uint32_t> parseCidr(const std::string& cidr) {
     return {addr, plen};
 }
 
-rl_meter unwrap(Result<rl_meter> r) {
-    if (!r) throw std::invalid_argument(r.error().message());
-    return r.value();
-}
 
 }  // namespace
 
@@ -356,7 +352,28 @@ int XdpFixture::nCpus() {
     return libbpf_num_possible_cpus();
 }
 
+PinToCpu::PinToCpu(int cpu) {
+    cpu_set_t old, want;
+    CPU_ZERO(&old);
+    sched_getaffinity(0, sizeof(old), &old);
+    saved_.assign(reinterpret_cast<uint8_t*>(&old), reinterpret_cast<uint8_t*>(&old) + sizeof(old));
+    CPU_ZERO(&want);
+    CPU_SET(cpu, &want);
+    check(sched_setaffinity(0, sizeof(want), &want), "sched_setaffinity");
+}
+
+PinToCpu::~PinToCpu() {
+    cpu_set_t old;
+    std::memcpy(&old, saved_.data(), sizeof(old));
+    sched_setaffinity(0, sizeof(old), &old);
+}
+
 // ---- rule helpers ---------------------------------------------------------------------
+
+rl_meter must(Result<rl_meter> r) {
+    if (!r) throw std::invalid_argument(r.error().message());
+    return r.value();
+}
 
 rl_meter tier(rl_meter m, uint8_t prefix_v4, uint8_t prefix_v6) {
     m.prefix_v4 = prefix_v4;
@@ -401,25 +418,25 @@ rl_match_set matchSet(std::vector<rl_match> m) {
 }
 
 rl_meter tbPackets(uint64_t per_sec, uint64_t burst) {
-    return unwrap(tokenBucketMeter({.packets = {per_sec, RL_NSEC_PER_SEC}, .burst_packets = burst}));
+    return must(tokenBucketMeter({.packets = {per_sec, RL_NSEC_PER_SEC}, .burst_packets = burst}));
 }
 rl_meter tbBytes(uint64_t bytes_per_sec, uint64_t burst_bytes) {
-    return unwrap(tokenBucketMeter({.bytes = {bytes_per_sec, RL_NSEC_PER_SEC}, .burst_bytes = burst_bytes}));
+    return must(tokenBucketMeter({.bytes = {bytes_per_sec, RL_NSEC_PER_SEC}, .burst_bytes = burst_bytes}));
 }
 rl_meter tbBoth(uint64_t per_sec, uint64_t burst, uint64_t bytes_per_sec, uint64_t burst_bytes) {
-    return unwrap(tokenBucketMeter({.packets = {per_sec, RL_NSEC_PER_SEC},
+    return must(tokenBucketMeter({.packets = {per_sec, RL_NSEC_PER_SEC},
                                     .burst_packets = burst,
                                     .bytes = {bytes_per_sec, RL_NSEC_PER_SEC},
                                     .burst_bytes = burst_bytes}));
 }
 rl_meter gcra(uint64_t per_sec, uint64_t burst) {
-    return unwrap(gcraMeter({.packets = {per_sec, RL_NSEC_PER_SEC}, .burst = burst}));
+    return must(gcraMeter({.packets = {per_sec, RL_NSEC_PER_SEC}, .burst = burst}));
 }
 rl_meter gcraPerHour(uint64_t per_hour, uint64_t burst) {
-    return unwrap(gcraMeter({.packets = {per_hour, 3600 * RL_NSEC_PER_SEC}, .burst = burst}));
+    return must(gcraMeter({.packets = {per_hour, 3600 * RL_NSEC_PER_SEC}, .burst = burst}));
 }
 rl_meter window(bool sliding, uint64_t limit, uint64_t window_ns) {
-    return unwrap(windowMeter({.sliding = sliding, .limit = limit, .window_ns = window_ns}));
+    return must(windowMeter({.sliding = sliding, .limit = limit, .window_ns = window_ns}));
 }
 
 }  // namespace ratelimit::test

@@ -21,6 +21,7 @@
 
 #include "bpf/support/packet_builder.hpp"
 #include "ratelimit/abi.h"
+#include "rules/meter_params.hpp"
 
 namespace rlskel {
 struct ratelimit;  // generated skeleton (ratelimit.skel.h), wrapped: see xdp_fixture.cpp
@@ -97,6 +98,19 @@ private:
     static int ifindex_;
 };
 
+// Pins the calling thread to one CPU while alive (BPF_PROG_TEST_RUN runs on the
+// calling CPU; per-CPU state such as the event limiter needs a fixed CPU).
+class PinToCpu {
+public:
+    explicit PinToCpu(int cpu);
+    ~PinToCpu();
+    PinToCpu(const PinToCpu&) = delete;
+    PinToCpu& operator=(const PinToCpu&) = delete;
+
+private:
+    std::vector<uint8_t> saved_;  // cpu_set_t bytes
+};
+
 // ---- rule helpers (flattening of match sets is done by hand in tests) ----
 rl_meter tier(rl_meter m, uint8_t prefix_v4, uint8_t prefix_v6);  // sets the key prefix
 rl_rule limitRule(std::vector<rl_meter> tiers, uint8_t on_exceed = RL_EXCEED_DROP,
@@ -114,5 +128,9 @@ rl_meter tbBoth(uint64_t per_sec, uint64_t burst, uint64_t bytes_per_sec, uint64
 rl_meter gcra(uint64_t per_sec, uint64_t burst);
 rl_meter gcraPerHour(uint64_t per_hour, uint64_t burst);
 rl_meter window(bool sliding, uint64_t limit, uint64_t window_ns);
+rl_meter must(Result<rl_meter> r);  // throws std::invalid_argument on error
+
+inline constexpr uint64_t kHourNs = 3600ull * RL_NSEC_PER_SEC;
+inline constexpr uint64_t kMsNs = 1000000ull;
 
 }  // namespace ratelimit::test
