@@ -20,3 +20,20 @@ TEST_F(Smoke, UdpDefaultRuleAllowsAndCounts) {
 
 }  // namespace
 }  // namespace ratelimit::test
+
+namespace ratelimit::test {
+namespace {
+
+// The verifier's budget for rl_xdp: reported, and held well under the
+// kernel's 1M processed-instruction limit so rule growth does not hit it.
+TEST(Verifier, ProcessedInstructionsWellUnderLimit) {
+    std::string line = verifierStatsLine();
+    ASSERT_FALSE(line.empty());
+    printf("rl_xdp verifier: %s\n", line.c_str());
+    RecordProperty("verifier", line);
+    unsigned long insns = std::stoul(line.substr(std::string("processed ").size()));
+    EXPECT_LT(insns, 250000ul);
+}
+
+}  // namespace
+}  // namespace ratelimit::test

@@ -352,6 +352,24 @@ int XdpFixture::nCpus() {
     return libbpf_num_possible_cpus();
 }
 
+std::string verifierStatsLine() {
+    auto* skel = rlskel::ratelimit__open();
+    if (!skel) throw std::runtime_error("ratelimit__open failed");
+    static char log[1 << 16];
+    log[0] = 0;
+    bpf_program__set_log_buf(skel->progs.rl_xdp, log, sizeof(log));
+    bpf_program__set_log_level(skel->progs.rl_xdp, 4 /* BPF_LOG_STATS */);
+    bpf_map__set_max_entries(skel->maps.rl_state4, 64);
+    bpf_map__set_max_entries(skel->maps.rl_state6, 64);
+    int rc = rlskel::ratelimit__load(skel);
+    rlskel::ratelimit__destroy(skel);
+    check(rc, "ratelimit__load");
+    std::string all(log), line;
+    auto pos = all.find("processed ");
+    if (pos != std::string::npos) line = all.substr(pos, all.find('\n', pos) - pos);
+    return line;
+}
+
 PinToCpu::PinToCpu(int cpu) {
     cpu_set_t old, want;
     CPU_ZERO(&old);

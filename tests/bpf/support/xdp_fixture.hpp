@@ -98,6 +98,10 @@ private:
     static int ifindex_;
 };
 
+// Loads a fresh copy of the program with BPF_LOG_STATS and returns the
+// verifier's summary line ("processed N insns (limit 1000000) ...").
+std::string verifierStatsLine();
+
 // Pins the calling thread to one CPU while alive (BPF_PROG_TEST_RUN runs on the
 // calling CPU; per-CPU state such as the event limiter needs a fixed CPU).
 class PinToCpu {
