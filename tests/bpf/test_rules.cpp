@@ -421,3 +421,32 @@ TEST_F(TinyState, LruEvictsInsteadOfFailing) {
 
 }  // namespace
 }  // namespace ratelimit::test
+
+namespace ratelimit::test {
+namespace {
+
+class Edges : public XdpFixture {};
+
+// LIMIT_START names the tier that refused; LIMIT_END must come for that same
+// tier (here the shared /24) once it conforms again, and a later episode must
+// start again.
+TEST_F(Edges, LimitEndForTheTierThatLimited) {
+    rl_meter host = tier(gcraPerHour(1, 100), 32, 128), net = tier(gcra(20, 1), 24, 64);  // T = 50 ms
+    setRule(1, limitRule({host, net}));
+    setLpm4("198.18.0.0/16", matchSet({match(1)}));
+    Frame f = PacketBuilder().ipv4("198.18.9.1", "198.19.0.1").udp(1, 2).build();
+    EXPECT_EQ(run(f), XDP_PASS);
+    EXPECT_EQ(run(f), XDP_DROP);  // /24 tier refuses: LIMIT_START tier 1
+    std::this_thread::sleep_for(std::chrono::milliseconds(120));
+    EXPECT_EQ(run(f), XDP_PASS);  // LIMIT_END tier 1
+    EXPECT_EQ(run(f), XDP_DROP);  // LIMIT_START tier 1 again
+    auto ev = events();
+    std::vector<std::pair<int, int>> got;
+    for (auto& e : ev) got.emplace_back(e.type, e.tier);
+    EXPECT_EQ(got, (std::vector<std::pair<int, int>>{
+                       {RL_EV_LIMIT_START, 1}, {RL_EV_LIMIT_END, 1}, {RL_EV_LIMIT_START, 1}}));
+    for (auto& e : ev) EXPECT_EQ(e.prefix_len, 24);
+}
+
+}  // namespace
+}  // namespace ratelimit::test

@@ -261,33 +261,51 @@ int XdpFixture::run(const Frame& f, uint32_t repeat) {
     return v;
 }
 
+namespace {
+// Batched read of `entries` consecutive array cells starting at key `first`
+// (batch lookups resume *after* in_batch, so the start key is first - 1).
+std::vector<uint32_t> readCells(int fd, uint32_t first, uint32_t entries, size_t value_size,
+                                int ncpus, std::vector<uint8_t>& vals) {
+    std::vector<uint32_t> keys(entries);
+    vals.assign(size_t(entries) * ncpus * value_size, 0);
+    uint32_t in_batch = first - 1, out_batch = 0, count = entries;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    int rc = bpf_map_lookup_batch(fd, first ? &in_batch : nullptr, &out_batch, keys.data(), vals.data(),
+                                  &count, &opts);
+    if (rc && errno != ENOENT) check(rc, "bpf_map_lookup_batch");
+    if (count != entries) throw std::runtime_error("short batch read");
+    return keys;
+}
+}  // namespace
+
 Counters XdpFixture::counters() const {
-    // one batched lookup per map: tests snapshot counters around every run
+    return counters(std::vector<uint32_t>{});
+}
+
+Counters XdpFixture::counters(const std::vector<uint32_t>& rule_rows) const {
+    // batched lookups: tests snapshot counters around every run
     int n = nCpus();
     Counters c;
     c.stats.assign(RL_STATS_ENTRIES, rl_counter{});
     c.gstats.assign(RL_GC__MAX, 0);
-    auto readAll = [n](int fd, uint32_t entries, size_t value_size, std::vector<uint8_t>& vals) {
-        std::vector<uint32_t> keys(entries);
-        vals.assign(size_t(entries) * n * value_size, 0);
-        uint32_t out_batch = 0, count = entries;
-        LIBBPF_OPTS(bpf_map_batch_opts, opts);
-        int rc = bpf_map_lookup_batch(fd, nullptr, &out_batch, keys.data(), vals.data(), &count, &opts);
-        if (rc && errno != ENOENT) check(rc, "bpf_map_lookup_batch");
-        if (count != entries) throw std::runtime_error("short batch read");
-        return keys;
-    };
     std::vector<uint8_t> vals;
-    auto keys = readAll(bpf_map__fd(skel_->maps.rl_stats), RL_STATS_ENTRIES, sizeof(rl_counter), vals);
-    for (uint32_t i = 0; i < RL_STATS_ENTRIES; i++) {
-        for (int cpu = 0; cpu < n; cpu++) {
-            rl_counter v;
-            std::memcpy(&v, &vals[(size_t(i) * n + cpu) * sizeof(v)], sizeof(v));
-            c.stats.at(keys[i]).packets += v.packets;
-            c.stats.at(keys[i]).bytes += v.bytes;
+    std::vector<uint32_t> keys;
+    uint32_t count;
+    bool whole = rule_rows.empty();  // empty: every row, one batch
+    for (size_t r = 0; r < (whole ? 1 : rule_rows.size()); r++) {
+        uint32_t first = whole ? 0 : rule_rows[r] * RL_REASON__MAX;
+        count = whole ? RL_STATS_ENTRIES : RL_REASON__MAX;
+        keys = readCells(bpf_map__fd(skel_->maps.rl_stats), first, count, sizeof(rl_counter), n, vals);
+        for (uint32_t i = 0; i < count; i++) {
+            for (int cpu = 0; cpu < n; cpu++) {
+                rl_counter v;
+                std::memcpy(&v, &vals[(size_t(i) * n + cpu) * sizeof(v)], sizeof(v));
+                c.stats.at(keys[i]).packets += v.packets;
+                c.stats.at(keys[i]).bytes += v.bytes;
+            }
         }
     }
-    keys = readAll(bpf_map__fd(skel_->maps.rl_gstats), RL_GC__MAX, sizeof(uint64_t), vals);
+    keys = readCells(bpf_map__fd(skel_->maps.rl_gstats), 0, RL_GC__MAX, sizeof(uint64_t), n, vals);
     for (uint32_t i = 0; i < RL_GC__MAX; i++) {
         for (int cpu = 0; cpu < n; cpu++) {
             uint64_t v;
