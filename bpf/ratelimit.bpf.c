@@ -46,15 +46,18 @@ __noinline int rl_emit(const struct rl_tier_args *a, __u32 type, __u32 reason, _
 	struct rl_config *cfg = bpf_map_lookup_elem(&rl_cfg, &zero);
 	struct rl_evlim *lim = bpf_map_lookup_elem(&rl_evlim, &zero);
 	struct rl_event *ev;
-	__u64 t_q, tat;
+	__u64 t_q, tat, burst, limit_q;
 
 	if (!a || !cfg || !lim || !cfg->event_rate)
 		return 0;
-	/* per-CPU virtual-time bucket: event_rate/s with event_burst */
+	/* per-CPU virtual-time bucket: event_rate/s with event_burst.
+	 * t_q >= 14 (event_rate < 2^32); the burst window is clamped to
+	 * RL_MAX_LIMIT_Q so that t_q * burst cannot wrap to a tiny limit */
 	t_q = (RL_NSEC_PER_SEC << RL_TIME_SHIFT) / cfg->event_rate;
+	burst = cfg->event_burst ? cfg->event_burst : 1;
+	limit_q = burst > RL_MAX_LIMIT_Q / t_q ? RL_MAX_LIMIT_Q : t_q * burst;
 	tat = lim->tat_q;
-	if (!rl_vt_conform(tat, rl_now_q(a->now_ns), t_q,
-			   t_q * (cfg->event_burst ? cfg->event_burst : 1), &tat)) {
+	if (!rl_vt_conform(tat, rl_now_q(a->now_ns), t_q, limit_q, &tat)) {
 		rl_gcount(RL_GC_EVENT_SUPPRESSED);
 		return 0;
 	}

@@ -450,3 +450,105 @@ TEST_F(Edges, LimitEndForTheTierThatLimited) {
 
 }  // namespace
 }  // namespace ratelimit::test
+
+namespace ratelimit::test {
+namespace {
+
+class MoreRules : public XdpFixture {
+protected:
+    void SetUp() override {
+        XdpFixture::SetUp();
+        setLpm4("198.18.0.0/16", matchSet({match(1)}));
+        setLpm6("2001:db8::/32", matchSet({match(1)}));
+    }
+    int passes(const Frame& f, int n) {
+        int p = 0;
+        for (int i = 0; i < n; i++) p += run(f) == XDP_PASS;
+        return p;
+    }
+    static Frame v4(const std::string& src) {
+        return PacketBuilder().ipv4(src, "198.19.0.1").udp(1, 2).build();
+    }
+};
+
+// RL_CFG_F_NEW_EMPTY: a key seen for the first time has no burst to spend.
+TEST_F(MoreRules, NewEmptyKeysStartWithNothing) {
+    rl_config cfg = defaultConfig();
+    cfg.flags |= RL_CFG_F_NEW_EMPTY;
+    setConfig(cfg);
+    const rl_meter meters[] = {gcraPerHour(1, 5), must(tokenBucketMeter({.packets = {1, kHourNs}, .burst_packets = 5})),
+                               window(true, 5, kHourNs), window(false, 5, kHourNs)};
+    int i = 0;
+    for (const rl_meter& m : meters) {
+        SCOPED_TRACE("algo " + std::to_string(m.algo));
+        setRule(1, limitRule({tier(m, 32, 128)}));
+        EXPECT_EQ(passes(v4("198.18.20." + std::to_string(++i)), 3), 0);
+    }
+}
+
+// A rule whose meter changes (generation bump, or another algorithm) restarts its keys.
+TEST_F(MoreRules, GenerationOrAlgorithmChangeRestartsKeys) {
+    rl_rule r = limitRule({tier(gcraPerHour(1, 2), 32, 128)});
+    setRule(1, r);
+    Frame f = v4("198.18.21.1");
+    EXPECT_EQ(passes(f, 4), 2);
+    EXPECT_EQ(passes(f, 2), 0) << "same generation: state kept";
+    r.generation = 2;
+    setRule(1, r);
+    EXPECT_EQ(passes(f, 4), 2);
+    r.tiers[0] = tier(window(false, 3, kHourNs), 32, 128);  // same generation, new algorithm
+    setRule(1, r);
+    EXPECT_EQ(passes(f, 5), 3);
+}
+
+TEST_F(MoreRules, Ipv6OverrideAndDeny) {
+    setRule(1, actionRule(RL_ACT_ALLOW));
+    rl_config cfg = defaultConfig();
+    cfg.flags |= RL_CFG_F_OVERRIDES;
+    setConfig(cfg);
+    setOverride6("2001:db8::66", ~0ull);
+    auto before = counters();
+    EXPECT_EQ(run(PacketBuilder().ipv6("2001:db8::66", "2001:db8::1").tcp(1, 2).build()), XDP_DROP);
+    EXPECT_EQ(run(PacketBuilder().ipv6("2001:db8::67", "2001:db8::1").tcp(1, 2).build()), XDP_PASS);
+    auto d = counters() - before;
+    EXPECT_EQ(d.packets(1, RL_REASON_OVERRIDE_BLOCK), 1u);
+    EXPECT_EQ(d.packets(1, RL_REASON_ALLOW), 1u);
+}
+
+TEST_F(MoreRules, Ipv6BlockAndTierState) {
+    setRule(1, limitRule({tier(gcraPerHour(1, 1), 32, 64)}, RL_EXCEED_BLOCK, kHourNs));
+    Frame a = PacketBuilder().ipv6("2001:db8:0:1::1", "2001:db8::1").udp(1, 2).build();
+    Frame b = PacketBuilder().ipv6("2001:db8:0:1::2", "2001:db8::1").udp(1, 2).build();  // same /64
+    auto before = counters();
+    EXPECT_EQ(run(a), XDP_PASS);
+    EXPECT_EQ(run(b), XDP_DROP);  // the /64 is the key: exceeds, block starts
+    EXPECT_EQ(run(a), XDP_DROP);  // blocked
+    auto d = counters() - before;
+    EXPECT_EQ(d.packets(1, RL_REASON_DROP_RATE), 1u);
+    EXPECT_EQ(d.packets(1, RL_REASON_DROP_BLOCKED), 1u);
+    auto ev = events();
+    ASSERT_EQ(ev.size(), 2u);
+    EXPECT_EQ(ev[1].type, RL_EV_BLOCK_START);
+    EXPECT_EQ(ev[1].family, 6);
+    EXPECT_EQ(ev[1].prefix_len, 64);
+    EXPECT_EQ(std::vector<uint8_t>(ev[1].addr, ev[1].addr + 16), parseAddr("2001:db8:0:1::"));
+}
+
+// event_rate * event_burst is not bounded by the config: a huge burst must mean
+// "many events", never wrap around to "none".
+TEST_F(MoreRules, HugeEventBurstDoesNotWrap) {
+    PinToCpu pin(0);
+    rl_config cfg = defaultConfig();
+    cfg.event_rate = 1;
+    cfg.event_burst = 288230377;  // (1e9 << 6) * this wraps 2^64 to < one event's cost
+    setConfig(cfg);
+    setRule(1, limitRule({tier(gcraPerHour(1, 1), 32, 128)}));
+    auto before = counters();
+    for (int i = 0; i < 5; i++) passes(v4("198.18.22." + std::to_string(i + 1)), 2);
+    auto d = counters() - before;
+    EXPECT_EQ(d.g(RL_GC_EVENT_SENT), 5u);
+    EXPECT_EQ(d.g(RL_GC_EVENT_SUPPRESSED), 0u);
+}
+
+}  // namespace
+}  // namespace ratelimit::test

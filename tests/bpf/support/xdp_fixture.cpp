@@ -242,6 +242,14 @@ void XdpFixture::setOverride4(const std::string& addr, uint64_t block_until_ns) 
     check(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_ovr4), a.data(), &o, BPF_ANY), "update rl_ovr4");
 }
 
+void XdpFixture::setOverride6(const std::string& addr, uint64_t block_until_ns) {
+    auto a = parseAddr(addr);
+    if (a.size() != 16) throw std::invalid_argument("setOverride6: " + addr);
+    rl_override o{};
+    o.block_until_ns = block_until_ns;
+    check(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_ovr6), a.data(), &o, BPF_ANY), "update rl_ovr6");
+}
+
 // ---- running ---------------------------------------------------------------------
 
 int XdpFixture::tryRun(const Frame& f, uint32_t repeat) {

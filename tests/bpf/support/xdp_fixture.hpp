@@ -67,6 +67,7 @@ protected:
     void setLpm4(const std::string& cidr, const rl_match_set& set);
     void setLpm6(const std::string& cidr, const rl_match_set& set);
     void setOverride4(const std::string& addr, uint64_t block_until_ns);
+    void setOverride6(const std::string& addr, uint64_t block_until_ns);
 
     // ---- running ----
     // Runs one frame `repeat` times; returns the XDP verdict (XDP_PASS/XDP_DROP/...).
