@@ -144,7 +144,9 @@ void XdpFixture::setUpSuite(const LoadOptions& opts) {
         inNetns(netns_, [&] {
             ifindex_ = if_nametoindex("rlt0");
             if (!ifindex_) throw std::runtime_error("if_nametoindex rlt0");
-            check(bpf_xdp_attach(ifindex_, prog, XDP_FLAGS_SKB_MODE, nullptr), "bpf_xdp_attach");
+            // RL_BPF_TEST_NATIVE=1: driver mode (veth supports it), for measurements
+            uint32_t mode = getenv("RL_BPF_TEST_NATIVE") ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
+            check(bpf_xdp_attach(ifindex_, prog, mode, nullptr), "bpf_xdp_attach");
         });
     }
 }

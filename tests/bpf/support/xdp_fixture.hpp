@@ -6,11 +6,17 @@
 // the program write, so each test starts from empty state. Counters are per-CPU
 // and never cleared: tests assert deltas (Counters snapshots).
 //
-// Speed: BPF_PROG_TEST_RUN of an XDP program attached nowhere rebuilds the XDP
-// dispatcher around every run (ms each). The fixture therefore attaches the
-// program (generic/SKB mode) to one end of a veth pair inside a network
-// namespace it creates (unique name, deleted in TearDownTestSuite); nothing is
-// ever sent through that veth. See kAttachToVeth and the report for numbers.
+// Speed: BPF_PROG_TEST_RUN of an XDP program attached nowhere is documented to
+// rebuild the XDP dispatcher around every run (ms each). The fixture therefore
+// attaches the program (generic/SKB mode) to one end of a veth pair inside a
+// network namespace it creates (unique name rltest-<pid>-<n>, deleted in
+// TearDownTestSuite); nothing is ever sent through that veth.
+// Measured on kernel 6.18 (2 CPUs, busy): 200 single runs took 0.28-0.41 ms
+// attached and 0.28 ms detached, also while another process had a program
+// attached in driver mode: the slow path did not show here. Attaching costs
+// ~0.1 s per suite (netns + veth); it is kept as insurance for kernels where the
+// dispatcher path is slow. RL_BPF_TEST_DETACHED=1 skips it; RL_BPF_TEST_NATIVE=1
+// attaches in driver mode instead (both for measurements).
 #pragma once
 
 #include <gtest/gtest.h>
