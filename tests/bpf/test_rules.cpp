@@ -552,3 +552,52 @@ TEST_F(MoreRules, HugeEventBurstDoesNotWrap) {
 
 }  // namespace
 }  // namespace ratelimit::test
+
+namespace ratelimit::test {
+namespace {
+
+class Refunds : public XdpFixture {};
+
+// A token bucket with packets AND bytes as tier 0, a /24 GCRA as tier 1: when
+// the /24 refuses, both of tier 0's dimensions are given back; when tier 0's
+// byte dimension refuses, its packet dimension is given back.
+TEST_F(Refunds, BothTokenBucketDimensionsAreRefunded) {
+    rl_meter host = tier(must(tokenBucketMeter({.packets = {1, kHourNs}, .burst_packets = 10,
+                                                .bytes = {125, RL_NSEC_PER_SEC}, .burst_bytes = 100000})),
+                         32, 128);
+    rl_meter net = tier(gcraPerHour(1, 2), 24, 64);
+    setRule(1, limitRule({host, net}));
+    setLpm4("198.18.0.0/16", matchSet({match(1)}));
+    Frame f = PacketBuilder().ipv4("198.18.30.1", "198.19.0.1").udp(1, 2).payload(972).build();  // 1000 B IP
+    int passed = 0;
+    for (int i = 0; i < 6; i++) passed += run(f) == XDP_PASS;
+    EXPECT_EQ(passed, 2);
+    rl_state st{};
+    ASSERT_TRUE(state4("198.18.30.1", 1, 0, 32, &st));
+    uint64_t now_q = nowNs() << RL_TIME_SHIFT;
+    auto used = [&](int dim, uint64_t units) {
+        uint64_t cost = (units * host.t_q16[dim]) >> 16;
+        return st.w[dim] > now_q ? (st.w[dim] - now_q + cost - 1) / cost : 0;
+    };
+    EXPECT_EQ(used(0, 1), 2u) << "packet dimension: only the 2 admitted packets";
+    EXPECT_EQ(used(1, 1000), 2u) << "byte dimension: only the 2 admitted packets' bytes";
+
+    // byte dimension binds on its own (fresh source, 2500-byte burst in a new rule)
+    rl_meter bytes_bind = tier(must(tokenBucketMeter({.packets = {1, kHourNs}, .burst_packets = 10,
+                                                      .bytes = {125, RL_NSEC_PER_SEC}, .burst_bytes = 2500})),
+                               32, 128);
+    setRule(2, limitRule({bytes_bind}));
+    setLpm4("198.18.31.0/24", matchSet({match(2)}));
+    Frame g = PacketBuilder().ipv4("198.18.31.1", "198.19.0.1").udp(1, 2).payload(972).build();
+    passed = 0;
+    for (int i = 0; i < 6; i++) passed += run(g) == XDP_PASS;
+    EXPECT_EQ(passed, 2);
+    ASSERT_TRUE(state4("198.18.31.1", 2, 0, 32, &st));
+    now_q = nowNs() << RL_TIME_SHIFT;
+    uint64_t pcost = bytes_bind.t_q16[0] >> 16;
+    EXPECT_EQ(st.w[0] > now_q ? (st.w[0] - now_q + pcost - 1) / pcost : 0, 2u)
+        << "refused by bytes: the packet charge was given back";
+}
+
+}  // namespace
+}  // namespace ratelimit::test
