@@ -238,8 +238,9 @@ TEST_F(Rules, ShadowModePassesAndCountsWouldDrop) {
 }
 
 TEST_F(Rules, BlockDropsForBlockNsThenUnblocks) {
-    // 20/s burst 2: a 300 ms sleep refills the bucket; block 200 ms
-    rl_meter m = tier(gcra(20, 2), 32, 128);
+    // 5/s burst 2 (T = 200 ms: the first packets are far inside it even on a
+    // loaded machine); block 200 ms; a 450 ms sleep ends the block and refills
+    rl_meter m = tier(gcra(5, 2), 32, 128);
     const uint64_t block_ns = 200 * kMsNs;
     setRule(1, limitRule({m}, RL_EXCEED_BLOCK, block_ns));
     setLpm4("198.18.0.0/16", matchSet({match(1)}));
@@ -259,7 +260,7 @@ TEST_F(Rules, BlockDropsForBlockNsThenUnblocks) {
     EXPECT_EQ(d.packets(1, RL_REASON_DROP_BLOCKED), 2u);
     EXPECT_EQ(d.g(RL_GC_BLOCK_INSERT), 1u);
 
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::this_thread::sleep_for(std::chrono::milliseconds(450));
     before = counters();
     EXPECT_EQ(run(f), XDP_PASS);
     d = counters() - before;
@@ -355,13 +356,13 @@ TEST_F(Rules, L2BytesFlagCountsAndMetersFromEthernet) {
 // ---- events ---------------------------------------------------------------------------------
 
 TEST_F(Rules, LimitStartAndEndEvents) {
-    setRule(1, limitRule({tier(gcra(20, 1), 32, 128)}));  // T = 50 ms
+    setRule(1, limitRule({tier(gcra(5, 1), 32, 128)}));  // T = 200 ms
     setLpm4("198.18.0.0/16", matchSet({match(1)}));
     Frame f = udp4("198.18.0.9");
     EXPECT_EQ(run(f), XDP_PASS);
     EXPECT_EQ(run(f), XDP_DROP);
     EXPECT_EQ(run(f), XDP_DROP);  // still limited: no second LIMIT_START
-    std::this_thread::sleep_for(std::chrono::milliseconds(120));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
     EXPECT_EQ(run(f), XDP_PASS);
     EXPECT_EQ(run(f), XDP_DROP);  // limited again: a new edge
     auto ev = events();
@@ -431,13 +432,13 @@ class Edges : public XdpFixture {};
 // tier (here the shared /24) once it conforms again, and a later episode must
 // start again.
 TEST_F(Edges, LimitEndForTheTierThatLimited) {
-    rl_meter host = tier(gcraPerHour(1, 100), 32, 128), net = tier(gcra(20, 1), 24, 64);  // T = 50 ms
+    rl_meter host = tier(gcraPerHour(1, 100), 32, 128), net = tier(gcra(5, 1), 24, 64);  // T = 200 ms
     setRule(1, limitRule({host, net}));
     setLpm4("198.18.0.0/16", matchSet({match(1)}));
     Frame f = PacketBuilder().ipv4("198.18.9.1", "198.19.0.1").udp(1, 2).build();
     EXPECT_EQ(run(f), XDP_PASS);
     EXPECT_EQ(run(f), XDP_DROP);  // /24 tier refuses: LIMIT_START tier 1
-    std::this_thread::sleep_for(std::chrono::milliseconds(120));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
     EXPECT_EQ(run(f), XDP_PASS);  // LIMIT_END tier 1
     EXPECT_EQ(run(f), XDP_DROP);  // LIMIT_START tier 1 again
     auto ev = events();
