@@ -602,3 +602,35 @@ TEST_F(Refunds, BothTokenBucketDimensionsAreRefunded) {
 
 }  // namespace
 }  // namespace ratelimit::test
+
+namespace ratelimit::test {
+namespace {
+
+class Fragments : public XdpFixture {};
+
+// Non-first fragments carry no ports but are still metered by source: a flood
+// of fragments cannot bypass a limit (nor a port-narrowed deny: they fall to
+// the next candidate, here the catch-all limit).
+TEST_F(Fragments, NonFirstFragmentsAreMeteredBySource) {
+    setRule(1, actionRule(RL_ACT_DENY));
+    setRule(2, limitRule({tier(gcraPerHour(1, 3), 32, 128)}));
+    setLpm4("198.18.0.0/16", matchSet({matchPorts(1, IPPROTO_UDP, 53, 53), match(2)}));
+    setLpm6("2001:db8::/32", matchSet({matchPorts(1, IPPROTO_UDP, 53, 53), match(2)}));
+    Frame first = PacketBuilder().ipv4("198.18.40.1", "198.19.0.1").ipv4Fragment(true, 0).udp(1, 80).payload(64).build();
+    Frame rest = PacketBuilder().ipv4("198.18.40.1", "198.19.0.1").ipv4Fragment(true, 9).l4proto(IPPROTO_UDP, 0).payload(64).build();
+    Frame rest6 = PacketBuilder().ipv6("2001:db8::40", "2001:db8::1").ext6Fragment(true, 9).udp(1, 53).payload(64).build();
+    auto before = counters();
+    int passed = run(first) == XDP_PASS;
+    for (int i = 0; i < 4; i++) passed += run(rest) == XDP_PASS;
+    int passed6 = 0;
+    for (int i = 0; i < 5; i++) passed6 += run(rest6) == XDP_PASS;
+    auto d = counters() - before;
+    EXPECT_EQ(passed, 3);
+    EXPECT_EQ(passed6, 3);
+    EXPECT_EQ(d.packets(2, RL_REASON_PASS), 6u);
+    EXPECT_EQ(d.packets(2, RL_REASON_DROP_RATE), 4u);
+    EXPECT_EQ(d.packets(1, RL_REASON_DROP_DENY), 0u);
+}
+
+}  // namespace
+}  // namespace ratelimit::test
