@@ -634,3 +634,37 @@ TEST_F(Fragments, NonFirstFragmentsAreMeteredBySource) {
 
 }  // namespace
 }  // namespace ratelimit::test
+
+namespace ratelimit::test {
+namespace {
+
+class Talkers : public XdpFixture {};
+
+// talker_shift = 1 samples each IP packet with probability 1/2 (bpf_get_prandom_u32):
+// after 200 packets an entry exists (miss probability 2^-200), its counts are
+// consistent and bounded by what was sent; non-IP packets are never sampled.
+TEST_F(Talkers, SampledCountsAreConsistent) {
+    rl_config cfg = defaultConfig();
+    cfg.talker_shift = 1;
+    setConfig(cfg);
+    setRule(1, actionRule(RL_ACT_DENY));
+    setLpm4("198.18.50.0/24", matchSet({match(1)}));
+    Frame f = PacketBuilder().ipv4("198.18.50.1", "198.19.0.1").udp(1, 2).payload(72).build();  // 100 B IP
+    for (int i = 0; i < 200; i++) EXPECT_EQ(run(f), XDP_DROP);
+    Frame g = PacketBuilder().ipv6("2001:db8::50", "2001:db8::1").udp(1, 2).build();
+    for (int i = 0; i < 200; i++) EXPECT_EQ(run(g), XDP_PASS);
+    rl_talker t{};
+    ASSERT_TRUE(talker("198.18.50.1", &t));
+    EXPECT_GT(t.packets, 0u);
+    EXPECT_LE(t.packets, 200u);
+    EXPECT_EQ(t.bytes, t.packets * 100);
+    EXPECT_EQ(t.dropped, t.packets);
+    EXPECT_EQ(t.rule_id, 1u);
+    ASSERT_TRUE(talker("2001:db8::50", &t));
+    EXPECT_GT(t.packets, 0u);
+    EXPECT_EQ(t.dropped, 0u);
+    EXPECT_EQ(t.rule_id, uint32_t(RL_RULE_DEFAULT));
+}
+
+}  // namespace
+}  // namespace ratelimit::test

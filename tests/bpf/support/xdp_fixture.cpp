@@ -352,6 +352,23 @@ size_t XdpFixture::countKeys4() const {
     return n;
 }
 
+bool XdpFixture::talker(const std::string& addr, rl_talker* out) const {
+    auto a = parseAddr(addr);
+    rl_talker_key k{};
+    std::memcpy(k.addr, a.data(), a.size());
+    k.family = a.size() == 4 ? 4 : 6;
+    std::vector<rl_talker> per(nCpus());
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.rl_talkers), &k, per.data())) return false;
+    *out = rl_talker{};
+    for (auto& t : per) {
+        out->packets += t.packets;
+        out->bytes += t.bytes;
+        out->dropped += t.dropped;
+        if (t.packets) out->rule_id = t.rule_id;
+    }
+    return true;
+}
+
 bool XdpFixture::block4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen,
                         rl_block* out) const {
     auto a = parseAddr(addr);

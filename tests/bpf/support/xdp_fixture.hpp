@@ -90,6 +90,8 @@ protected:
     // ---- state inspection ----
     bool state4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen, rl_state* out) const;
     size_t countKeys4() const;
+    // rl_talkers entry of an exact source, summed over CPUs; false if absent.
+    bool talker(const std::string& addr, rl_talker* out) const;
     bool block4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen, rl_block* out) const;
 
     // Events received from the ring buffer since the last call (drains it).
