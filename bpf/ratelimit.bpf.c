@@ -46,15 +46,18 @@ __noinline int rl_emit(const struct rl_tier_args *a, __u32 type, __u32 reason, _
 	struct rl_config *cfg = bpf_map_lookup_elem(&rl_cfg, &zero);
 	struct rl_evlim *lim = bpf_map_lookup_elem(&rl_evlim, &zero);
 	struct rl_event *ev;
-	__u64 t_q, tat;
+	__u64 t_q, tat, burst, limit_q;
 
 	if (!a || !cfg || !lim || !cfg->event_rate)
 		return 0;
-	/* per-CPU virtual-time bucket: event_rate/s with event_burst */
+	/* per-CPU virtual-time bucket: event_rate/s with event_burst.
+	 * t_q >= 14 (event_rate < 2^32); the burst window is clamped to
+	 * RL_MAX_LIMIT_Q so that t_q * burst cannot wrap to a tiny limit */
 	t_q = (RL_NSEC_PER_SEC << RL_TIME_SHIFT) / cfg->event_rate;
+	burst = cfg->event_burst ? cfg->event_burst : 1;
+	limit_q = burst > RL_MAX_LIMIT_Q / t_q ? RL_MAX_LIMIT_Q : t_q * burst;
 	tat = lim->tat_q;
-	if (!rl_vt_conform(tat, rl_now_q(a->now_ns), t_q,
-			   t_q * (cfg->event_burst ? cfg->event_burst : 1), &tat)) {
+	if (!rl_vt_conform(tat, rl_now_q(a->now_ns), t_q, limit_q, &tat)) {
 		rl_gcount(RL_GC_EVENT_SUPPRESSED);
 		return 0;
 	}
@@ -211,7 +214,14 @@ __noinline int rl_tier_take(struct rl_tier_args *a)
 		__sync_fetch_and_and(&st->meta, ~(__u32)RL_ST_F_BLOCKED);
 		rl_emit(a, RL_EV_BLOCK_END, RL_REASON_DROP_BLOCKED, 0);
 	}
-	return rl_meter_take(t.m, st, a->now_ns, a->bytes) ? RL_TIER_CONFORM : RL_TIER_EXCEED;
+	if (!rl_meter_take(t.m, st, a->now_ns, a->bytes))
+		return RL_TIER_EXCEED;
+	/* LIMIT_END for the tier that was limited, whichever tier that was; the
+	 * atomic fetch-and makes exactly one CPU see the edge */
+	if ((st->meta & RL_ST_F_LIMITED) &&
+	    (__sync_fetch_and_and(&st->meta, ~(__u32)RL_ST_F_LIMITED) & RL_ST_F_LIMITED))
+		rl_emit(a, RL_EV_LIMIT_END, RL_REASON_PASS, 0);
+	return RL_TIER_CONFORM;
 }
 
 /* Gives back what rl_tier_take took (a later tier or the ceiling said no). */
@@ -252,26 +262,21 @@ __noinline int rl_tier_block(struct rl_tier_args *a, __u64 block_ns)
 	return 0;
 }
 
-/* Edge-triggered LIMIT_START / LIMIT_END, kept on the tier's state. */
-__noinline int rl_tier_edge(struct rl_tier_args *a, int limited, __u32 reason)
+/* Edge-triggered LIMIT_START on the tier that refused (LIMIT_END: rl_tier_take). */
+__noinline int rl_tier_limited(struct rl_tier_args *a, __u32 reason)
 {
 	struct rl_tier_ref t;
 	struct rl_state *st;
-	__u32 was;
 
 	if (!a || rl_tier_ref(a, &t))
 		return 0;
 	st = bpf_map_lookup_elem(t.state_map, t.key);
 	if (!st)
 		return 0;
-	was = st->meta & RL_ST_F_LIMITED;
-	if (limited && !was) {
-		__sync_fetch_and_or(&st->meta, (__u32)RL_ST_F_LIMITED);
+	/* the atomic fetch-or makes exactly one CPU see the edge */
+	if (!(st->meta & RL_ST_F_LIMITED) &&
+	    !(__sync_fetch_and_or(&st->meta, (__u32)RL_ST_F_LIMITED) & RL_ST_F_LIMITED))
 		rl_emit(a, RL_EV_LIMIT_START, reason, 0);
-	} else if (!limited && was) {
-		__sync_fetch_and_and(&st->meta, ~(__u32)RL_ST_F_LIMITED);
-		rl_emit(a, RL_EV_LIMIT_END, RL_REASON_PASS, 0);
-	}
 	return 0;
 }
 
@@ -449,10 +454,6 @@ int rl_xdp(struct xdp_md *ctx)
 	monitor = rule->on_exceed == RL_EXCEED_MONITOR;
 	switch (rl_limit(rule, &a, &exceed_tier)) {
 	case RL_OUT_PASS:
-		if (rule->n_tiers) {
-			a.tier = 0;
-			rl_tier_edge(&a, 0, RL_REASON_PASS);
-		}
 		return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_PASS, a.bytes, 0);
 	case RL_OUT_BLOCKED:
 		return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_DROP_BLOCKED, a.bytes, 1);
@@ -466,10 +467,10 @@ int rl_xdp(struct xdp_md *ctx)
 	default: /* RL_OUT_RATE */
 		a.tier = exceed_tier;
 		if (monitor) {
-			rl_tier_edge(&a, 1, RL_REASON_SHADOW_RATE);
+			rl_tier_limited(&a, RL_REASON_SHADOW_RATE);
 			return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_SHADOW_RATE, a.bytes, 0);
 		}
-		rl_tier_edge(&a, 1, RL_REASON_DROP_RATE);
+		rl_tier_limited(&a, RL_REASON_DROP_RATE);
 		if (rule->on_exceed == RL_EXCEED_BLOCK)
 			rl_tier_block(&a, rule->block_ns);
 		return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_DROP_RATE, a.bytes, 1);

@@ -12,7 +12,10 @@
  *   - windows: counts word by CAS; exact within a window. At a window boundary
  *     the CPU that wins the CAS on `start` resets the counts; increments made by
  *     other CPUs between the roll and the reset are lost, so at most
- *     (nr_cpus - 1) extra packets per boundary can be admitted.
+ *     (nr_cpus - 1) extra packets per boundary can be admitted. With several
+ *     tiers, a refund (rl_window_refund) that races a roll is given back to
+ *     the new window: up to (nr_cpus - 1) more per boundary in that case.
+ *     (Single-tier bound tested in tests/bpf/test_concurrency.cpp.)
  * After RL_CAS_RETRIES failed attempts a packet counts as non-conforming
  * (RL_GC_CAS_EXHAUSTED): contention never over-admits.
  */

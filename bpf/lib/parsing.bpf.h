@@ -175,7 +175,8 @@ static __always_inline int rl_parse_ipv6(struct rl_cursor *c, struct rl_pkt *p)
 	nexthdr = ip6h->nexthdr;
 	c->pos = ip6h + 1;
 
-	for (i = 0; i < RL_IPV6_EXT_MAX; i++) {
+	/* RL_IPV6_EXT_MAX headers are walked; the pass after them may only find L4 */
+	for (i = 0; i <= RL_IPV6_EXT_MAX; i++) {
 		struct rl_ipv6_opt_hdr *oh = c->pos;
 		__u32 len;
 
@@ -208,12 +209,14 @@ static __always_inline int rl_parse_ipv6(struct rl_cursor *c, struct rl_pkt *p)
 			p->l4proto = nexthdr;
 			return rl_parse_l4(c, p);
 		}
+		if (i >= RL_IPV6_EXT_MAX)
+			return RL_PARSE_MALFORMED; /* chain longer than RL_IPV6_EXT_MAX */
 		if (c->pos + len > c->end)
 			return RL_PARSE_MALFORMED;
 		nexthdr = oh->nexthdr;
 		c->pos += len;
 	}
-	return RL_PARSE_MALFORMED; /* chain longer than RL_IPV6_EXT_MAX */
+	return RL_PARSE_MALFORMED; /* not reached: the last pass returns */
 }
 
 /* Returns RL_PARSE_OK with *p filled for IPv4/IPv6, else NON_IP or MALFORMED. */
