@@ -63,7 +63,10 @@ using Fields = std::map<std::string, Entry>;
 
 // Locations of the meter keys, to point meter errors at the right line.
 struct MeterMarks {
-    YAML::Mark tier, rate, burst, bytes_rate, bytes_burst, limit, window, algorithm;
+    YAML::Mark tier = YAML::Mark::null_mark();
+    YAML::Mark rate = YAML::Mark::null_mark();
+    YAML::Mark bytes_rate = YAML::Mark::null_mark();
+    YAML::Mark limit = YAML::Mark::null_mark();
 };
 
 class Parser {
@@ -239,7 +242,6 @@ public:
             return it == f.end() ? nullptr : &it->second;
         };
         if (auto e = get("algorithm")) {
-            marks.algorithm = markOf(*e);
             if (global)
                 algo = choice(*e, what + " algorithm", {"token_bucket", "gcra"});
             else
@@ -251,7 +253,6 @@ public:
             if (auto r = unit<Rate>(*e, what + " rate", parsePacketRate)) m.packets = *r;
         }
         if (auto e = get("burst")) {
-            marks.burst = markOf(*e);
             if (auto b = integer(*e, what + " burst", 1, UINT64_MAX)) m.burst_packets = *b;
         }
         if (auto e = get("bytes_rate")) {
@@ -259,7 +260,6 @@ public:
             if (auto r = unit<Rate>(*e, what + " bytes_rate", parseByteRate)) m.bytes = *r;
         }
         if (auto e = get("bytes_burst")) {
-            marks.bytes_burst = markOf(*e);
             if (auto b = unit<uint64_t>(*e, what + " bytes_burst", parseByteSize)) {
                 if (*b == 0) error(markOf(*e), what + " bytes_burst must be at least 1 byte");
                 m.burst_bytes = *b;
@@ -270,7 +270,6 @@ public:
             if (auto l = integer(*e, what + " limit", 1, UINT32_MAX - 1)) m.window_limit = *l;
         }
         if (auto e = get("window")) {
-            marks.window = markOf(*e);
             if (auto w = unit<uint64_t>(*e, what + " window", parseDurationNs)) m.window_ns = *w;
         }
         if (auto e = get("key")) {
@@ -393,9 +392,12 @@ public:
             error(n.Mark(), label + " needs a name");
         }
 
+        bool action_ok = true;
         if (auto e = get("action")) {
             static const rl_action acts[] = {RL_ACT_LIMIT, RL_ACT_ALLOW, RL_ACT_DENY};
-            if (auto i = choice(*e, what + " action", {"limit", "allow", "deny"})) r.action = acts[*i];
+            auto i = choice(*e, what + " action", {"limit", "allow", "deny"});
+            if (i) r.action = acts[*i];
+            action_ok = i.has_value();
         }
         if (auto e = get("on_exceed")) {
             static const rl_on_exceed ex[] = {RL_EXCEED_DROP, RL_EXCEED_BLOCK, RL_EXCEED_MONITOR};
@@ -446,7 +448,9 @@ public:
         bool top_meter = false;
         for (const auto& [k, ent] : *f)
             if (isMeterKey(k)) top_meter = true;
-        if (r.action == RL_ACT_LIMIT) {
+        if (!action_ok) {
+            // which keys belong depends on the action: nothing more to say
+        } else if (r.action == RL_ACT_LIMIT) {
             if (top_meter && get("tiers")) {
                 error(get("tiers")->key.Mark(),
                       what + ": use either top-level rate/limit keys (one tier) or tiers:, not both");
