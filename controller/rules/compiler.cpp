@@ -238,14 +238,18 @@ private:
     }
 
     // Key state is (rule, tier, prefix) -> words whose meaning depends on the
-    // algorithm: a different algorithm, key prefix or tier layout needs fresh state.
+    // algorithm: a different algorithm or key prefix in any tier, or a different
+    // number of tiers (a tier index may hold state from an older layout), needs
+    // fresh state. Rates, bursts and limits may change freely: the state stays
+    // meaningful. The global ceiling (rl_global, by rule id) is not versioned by
+    // the generation; the daemon resets it when rl_rule.global changes.
     static bool stateIncompatible(const rl_rule& a, const rl_rule& b) {
-        if (a.n_tiers != b.n_tiers || a.has_global != b.has_global) return true;
+        if (a.n_tiers != b.n_tiers) return true;
         for (unsigned t = 0; t < b.n_tiers && t < RL_MAX_TIERS; t++) {
             const rl_meter &x = a.tiers[t], &y = b.tiers[t];
             if (x.algo != y.algo || x.prefix_v4 != y.prefix_v4 || x.prefix_v6 != y.prefix_v6) return true;
         }
-        return b.has_global && a.global.algo != b.global.algo;
+        return false;
     }
 
     // Freed ids keep their generation in rl_rulemeta (name empty), so a new rule
