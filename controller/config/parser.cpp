@@ -782,7 +782,9 @@ ParseOutcome parseConfigText(const std::string& yaml) {
         p.error(e.mark, std::string("YAML: ") + e.what());
     }
     out.errors = std::move(p.errors);
-    if (out.errors.empty()) addSetErrors(c, out.errors);
+    // Whole-set checks run on the rules that parsed, so that one pass reports
+    // (nearly) everything; a rule with errors of its own is left out of them.
+    addSetErrors(c, out.errors);
     if (out.errors.empty()) out.config = std::move(c);
     std::stable_sort(out.errors.begin(), out.errors.end(), [](const ConfigError& a, const ConfigError& b) {
         return std::tie(a.line, a.column) < std::tie(b.line, b.column);
