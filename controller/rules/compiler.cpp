@@ -502,6 +502,51 @@ std::vector<CompileIssue> checkRules(const Config& config) {
     return issues;
 }
 
+namespace {
+
+template <typename T>
+bool sameBytes(const T& a, const T& b) {
+    return std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+template <typename Key>
+void diffLpm(const std::map<Key, rl_match_set>* before, const std::map<Key, rl_match_set>& after,
+             std::vector<Key>& upsert, std::vector<Key>& del) {
+    for (const auto& [k, v] : after) {
+        const rl_match_set* old = nullptr;
+        if (before)
+            if (auto it = before->find(k); it != before->end()) old = &it->second;
+        if (!old || !sameBytes(*old, v)) upsert.push_back(k);
+    }
+    if (before)
+        for (const auto& [k, v] : *before)
+            if (!after.count(k)) del.push_back(k);
+}
+
+}  // namespace
+
+ImageDiff diffImages(const RuleImage* previous, const RuleImage& next) {
+    ImageDiff d;
+    std::set<uint32_t> used_before, used_now;
+    if (previous)
+        for (const auto& [n, id] : previous->ids) used_before.insert(id);
+    for (const auto& [n, id] : next.ids) used_now.insert(id);
+    for (uint32_t id = 0; id < next.rules.size(); id++) {
+        bool had = previous && id < previous->rules.size();
+        if (used_now.count(id)) {
+            if (!had || !used_before.count(id) || !sameBytes(previous->rules[id], next.rules[id])) d.rules.push_back(id);
+        } else if (used_before.count(id)) {
+            d.freed.push_back(id);
+        }
+        if (id < next.meta.size() && (!previous || id >= previous->meta.size() || !sameBytes(previous->meta[id], next.meta[id])))
+            d.meta.push_back(id);
+    }
+    diffLpm(previous ? &previous->lpm4 : nullptr, next.lpm4, d.lpm4_upsert, d.lpm4_delete);
+    diffLpm(previous ? &previous->lpm6 : nullptr, next.lpm6, d.lpm6_upsert, d.lpm6_delete);
+    d.cfg = !previous || !sameBytes(previous->cfg, next.cfg);
+    return d;
+}
+
 Result<RuleImage> compileRules(const Config& config, const RuleImage* previous) {
     std::vector<CompileIssue> issues;
     RuleImage img = Builder(config, previous, issues).build();

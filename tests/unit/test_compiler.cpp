@@ -410,3 +410,53 @@ TEST(Compiler, RejectsRulesBuiltOutsideTheParser) {
 
 }  // namespace
 }  // namespace ratelimit
+
+namespace ratelimit {
+namespace {
+
+TEST(Compiler, DiffTouchesOnlyWhatChanged) {
+    const char* v1 = R"(
+rules:
+  - {name: a, sources: [10.0.0.0/8], rate: 10/s}
+  - {name: b, sources: [11.0.0.0/8, "2001:db8::/32"], rate: 10/s}
+  - {name: c, sources: [12.0.0.0/8], action: deny}
+)";
+    RuleImage one = compile(parse(v1));
+    ImageDiff all = diffImages(nullptr, one);
+    EXPECT_EQ(all.rules.size(), 4u);  // default, a, b, c
+    EXPECT_EQ(all.meta.size(), static_cast<size_t>(RL_MAX_RULES));
+    EXPECT_EQ(all.lpm4_upsert.size(), 3u);
+    EXPECT_EQ(all.lpm6_upsert.size(), 1u);
+    EXPECT_TRUE(all.cfg);
+
+    EXPECT_TRUE(diffImages(&one, compile(parse(v1), &one)).empty());
+
+    // a: new rate (rule changes, LPM does not); b: loses its v6 source; c: removed; d: new
+    RuleImage two = compile(parse(R"(
+rules:
+  - {name: a, sources: [10.0.0.0/8], rate: 20/s}
+  - {name: b, sources: [11.0.0.0/8], rate: 10/s}
+  - {name: d, sources: [13.0.0.0/8], action: deny}
+)"), &one);
+    ImageDiff d = diffImages(&one, two);
+    std::vector<uint32_t> changed = {two.ids.at("a"), two.ids.at("d")};
+    std::sort(changed.begin(), changed.end());
+    EXPECT_EQ(d.rules, changed);
+    EXPECT_TRUE(d.freed.empty());  // c's id went to d
+    EXPECT_EQ(d.meta, (std::vector<uint32_t>{two.ids.at("d")}));
+    ASSERT_EQ(d.lpm4_upsert.size(), 1u);  // 13/8
+    EXPECT_EQ(d.lpm4_upsert[0].first, 8u);
+    ASSERT_EQ(d.lpm4_delete.size(), 1u);  // 12/8
+    EXPECT_EQ(d.lpm6_delete.size(), 1u);
+    EXPECT_TRUE(d.lpm6_upsert.empty());
+    EXPECT_FALSE(d.cfg);
+
+    RuleImage three = compile(parse("rules:\n  - {name: a, sources: [10.0.0.0/8], rate: 20/s}\n"), &two);
+    ImageDiff e = diffImages(&two, three);
+    EXPECT_TRUE(e.rules.empty());
+    EXPECT_EQ(e.freed.size(), 2u);
+    EXPECT_EQ(e.meta.size(), 2u);
+}
+
+}  // namespace
+}  // namespace ratelimit
