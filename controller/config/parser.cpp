@@ -367,7 +367,15 @@ public:
         if (!is_default) allowed.insert(allowed.begin(), {"name", "sources", "protocol", "ports"});
         allowed.insert(allowed.end(), std::begin(kMeterKeys), std::end(kMeterKeys));
         size_t before = errors.size();
-        auto f = mapping(n, where, label, allowed);
+        std::string what = label;
+        if (!is_default && n.IsMap()) {
+            // name the rule in every message, including unknown keys found first
+            for (auto it = n.begin(); it != n.end(); ++it)
+                if (it->first.IsScalar() && it->first.Scalar() == "name" && it->second.IsScalar() &&
+                    validRuleName(it->second.Scalar()))
+                    what = "rule '" + it->second.Scalar() + "'";
+        }
+        auto f = mapping(n, where, what, allowed);
         if (!f) return std::nullopt;
         auto get = [&](const char* k) -> const Entry* {
             auto it = f->find(k);
@@ -376,7 +384,6 @@ public:
 
         RuleConfig r;
         r.where = {n.Mark().line + 1, n.Mark().column + 1};
-        std::string what = label;
         if (is_default) {
             r.name = kDefaultRuleName;
         } else if (auto e = get("name")) {
@@ -386,7 +393,6 @@ public:
                     error(markOf(*e), "rule name '" + *s + "' must be 1-47 characters of A-Z a-z 0-9 _ . -");
                 else if (*s == kDefaultRuleName || *s == kManagementRuleName)
                     error(markOf(*e), "rule name '" + *s + "' is reserved (use defaults: for the default rule)");
-                what = "rule '" + *s + "'";
             }
         } else {
             error(n.Mark(), label + " needs a name");
@@ -742,6 +748,12 @@ void addSetErrors(const Config& c, std::vector<ConfigError>& errors) {
         errors.push_back(ConfigError{issue.where.line, issue.where.column, issue.message});
 }
 
+void sortErrors(std::vector<ConfigError>& errors) {
+    std::stable_sort(errors.begin(), errors.end(), [](const ConfigError& a, const ConfigError& b) {
+        return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+    });
+}
+
 YAML::Node load(const std::string& text, std::vector<ConfigError>& errors) {
     try {
         return YAML::Load(text);
@@ -786,9 +798,7 @@ ParseOutcome parseConfigText(const std::string& yaml) {
     // (nearly) everything; a rule with errors of its own is left out of them.
     addSetErrors(c, out.errors);
     if (out.errors.empty()) out.config = std::move(c);
-    std::stable_sort(out.errors.begin(), out.errors.end(), [](const ConfigError& a, const ConfigError& b) {
-        return std::tie(a.line, a.column) < std::tie(b.line, b.column);
-    });
+    sortErrors(out.errors);
     return out;
 }
 
@@ -816,6 +826,7 @@ RuleParseOutcome parseRuleText(const std::string& yaml) {
         p.error(e.mark, std::string("YAML: ") + e.what());
     }
     out.errors = std::move(p.errors);
+    sortErrors(out.errors);
     if (!out.errors.empty()) out.rule.reset();
     return out;
 }

@@ -196,7 +196,7 @@ struct ErrCase {
 const ErrCase kErrors[] = {
     {"syntax", "rules:\n  - name: x\n    rate: [1\n", 4, 1, "YAML syntax"},
     {"unknown top key", "intrefaces: [eth0]\n", 1, 1, "unknown key 'intrefaces' in the configuration (did you mean 'interfaces'?)"},
-    {"unknown rule key", "rules:\n  - name: a\n    rate: 1/s\n    brust: 5\n", 4, 5, "unknown key 'brust' in rule 1 (did you mean 'burst'?)"},
+    {"unknown rule key", "rules:\n  - name: a\n    rate: 1/s\n    brust: 5\n", 4, 5, "unknown key 'brust' in rule 'a' (did you mean 'burst'?)"},
     {"unknown key no suggestion", "tracking: {zzzzzz: 1}\n", 1, 12, "unknown key 'zzzzzz' in tracking (known keys:"},
     {"duplicate key", "log_level: info\nlog_level: debug\n", 2, 1, "duplicate key 'log_level'"},
     {"top not map", "- a\n- b\n", 1, 1, "the configuration must be a mapping"},
@@ -303,6 +303,25 @@ TEST(Config, CollectsAllErrors) {
     EXPECT_EQ(where, expected) << dump(o.errors);
 }
 
+TEST(Config, RuleErrorsAndSetErrorsTogether) {
+    const char* yaml =
+        "rules:\n"                                                      // 1
+        "  - {name: a, sources: [10.0.0.0/8], action: deny}\n"          // 2
+        "  - {name: b, sources: [10.0.0.0/8], action: deny}\n"          // 3
+        "  - {name: c, sources: [11.0.0.0/8], rate: 5/s, brust: 1}\n"   // 4
+        "  -\n";                                                        // 5
+    auto o = parseConfigText(yaml);
+    EXPECT_FALSE(o.config);
+    ASSERT_EQ(o.errors.size(), 3u) << dump(o.errors);
+    EXPECT_EQ(o.errors[0].line, 2);  // the empty entry has no mark of its own: reported at the list
+    EXPECT_NE(o.errors[0].message.find("rule 4 must be a mapping"), std::string::npos) << dump(o.errors);
+    EXPECT_EQ(o.errors[1].line, 3);
+    EXPECT_NE(o.errors[1].message.find("rule 'b' never applies"), std::string::npos) << dump(o.errors);
+    EXPECT_EQ(o.errors[2].line, 4);
+    EXPECT_EQ(o.errors[2].column, 49);
+    EXPECT_NE(o.errors[2].message.find("unknown key 'brust'"), std::string::npos) << dump(o.errors);
+}
+
 TEST(Config, FormatErrorsShowsLineAndCaret) {
     const std::string yaml = "rules:\n  - name: a\n    rate: 10/fortnight\n";
     auto o = parseConfigText(yaml);
@@ -351,6 +370,25 @@ TEST(Config, RuleTextForRuntimeAdds) {
     auto bad = parseRuleText(R"({"name": "api", "sources": ["198.18.0.1/24"], "rate": "100/s", "brust": 50})");
     EXPECT_FALSE(bad.rule);
     ASSERT_EQ(bad.errors.size(), 2u) << dump(bad.errors);
+    EXPECT_EQ(bad.errors[0].line, 1);
+    EXPECT_EQ(bad.errors[0].column, 29);
+    EXPECT_NE(bad.errors[0].message.find("has host bits set"), std::string::npos);
+    EXPECT_EQ(bad.errors[1].column, 64);
+    EXPECT_NE(bad.errors[1].message.find("unknown key 'brust' in rule 'api'"), std::string::npos)
+        << bad.errors[1].message;
+    auto notmap = parseRuleText("[1, 2]");
+    EXPECT_FALSE(notmap.rule);
+    ASSERT_EQ(notmap.errors.size(), 1u);
+    EXPECT_NE(notmap.errors[0].message.find("rule must be a mapping"), std::string::npos);
+}
+
+TEST(Config, CaretFollowsTabs) {
+    const std::string yaml = "defaults:\n  rate:\t10/fortnight\n";
+    auto o = parseConfigText(yaml);
+    ASSERT_EQ(o.errors.size(), 1u) << dump(o.errors);
+    EXPECT_EQ(o.errors[0].column, 9);
+    std::string out = formatErrors(yaml, o.errors, "f");
+    EXPECT_NE(out.find("\n    " + std::string("  ") + "     \t^\n"), std::string::npos) << out;
 }
 
 }  // namespace
