@@ -28,6 +28,8 @@ constexpr uint64_t kMaxTopSample = 1u << 20;
 const char* const kMeterKeys[] = {"algorithm", "rate", "burst", "bytes_rate", "bytes_burst",
                                   "limit", "window", "key"};
 
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
 bool isMeterKey(const std::string& k) {
     return std::find_if(std::begin(kMeterKeys), std::end(kMeterKeys),
                         [&](const char* m) { return k == m; }) != std::end(kMeterKeys);
@@ -146,7 +148,7 @@ public:
     std::optional<uint64_t> integer(const Entry& e, const std::string& what, uint64_t lo, uint64_t hi) {
         auto s = scalar(e, what);
         if (!s) return std::nullopt;
-        if (s->empty() || s->size() > 20 || !std::all_of(s->begin(), s->end(), ::isdigit)) {
+        if (s->empty() || s->size() > 20 || !std::all_of(s->begin(), s->end(), isDigit)) {
             error(markOf(e), what + ": '" + *s + "' is not a non-negative whole number");
             return std::nullopt;
         }
@@ -512,7 +514,7 @@ public:
 
     static Result<PortRange> parsePortRange(const std::string& text) {
         auto num = [](const std::string& s, uint16_t& out) {
-            if (s.empty() || s.size() > 5 || !std::all_of(s.begin(), s.end(), ::isdigit)) return false;
+            if (s.empty() || s.size() > 5 || !std::all_of(s.begin(), s.end(), isDigit)) return false;
             unsigned long v = std::stoul(s);
             if (v > 65535) return false;
             out = static_cast<uint16_t>(v);
@@ -653,7 +655,7 @@ public:
         std::string host = colon == std::string::npos ? "" : s->substr(0, colon);
         std::string port = colon == std::string::npos ? *s : s->substr(colon + 1);
         bool ok = colon != std::string::npos && !port.empty() && port.size() <= 5 &&
-                  std::all_of(port.begin(), port.end(), ::isdigit) && std::stoul(port) >= 1 &&
+                  std::all_of(port.begin(), port.end(), isDigit) && std::stoul(port) >= 1 &&
                   std::stoul(port) <= 65535;
         if (ok && !host.empty() && host != "localhost") {
             if (host.front() == '[' && host.back() == ']') {

@@ -160,6 +160,45 @@ TEST(Units, ErrorsNameTheProblem) {
     }
 }
 
+TEST(Units, FormatIsExactAndParsesBack) {
+    const struct {
+        Rate r;
+        const char* packets;
+        const char* bytes;
+    } cases[] = {
+        {{6000, 60 * kSec}, "6000/min", "6kB/min"},
+        {{1000, kSec}, "1000/s", "1kB/s"},
+        {{5, 2 * kSec}, "5/2s", "5B/2s"},
+        {{10, 3600 * kSec}, "10/h", "10B/h"},
+        {{1, 8 * kSec}, "1/8s", "1B/8s"},
+        {{12'500'000, kSec}, "12500000/s", "12500kB/s"},
+        {{50'000'000'000, kSec}, "50000000000/s", "50GB/s"},
+        {{3, 1'500'000}, "3/1500us", "3B/1500us"},
+        {{7, 86400 * kSec}, "7/day", "7B/day"},
+    };
+    for (const auto& c : cases) {
+        EXPECT_EQ(formatPacketRate(c.r), c.packets);
+        EXPECT_EQ(formatByteRate(c.r), c.bytes);
+        auto p = parsePacketRate(formatPacketRate(c.r));
+        ASSERT_TRUE(p) << formatPacketRate(c.r) << ": " << p.error().message();
+        EXPECT_EQ(p->count, c.r.count);
+        EXPECT_EQ(p->period_ns, c.r.period_ns);
+        auto b = parseByteRate(formatByteRate(c.r));
+        ASSERT_TRUE(b) << formatByteRate(c.r) << ": " << b.error().message();
+        EXPECT_EQ(b->count, c.r.count);
+        EXPECT_EQ(b->period_ns, c.r.period_ns);
+    }
+    for (uint64_t ns : {uint64_t{0}, uint64_t{7}, uint64_t{1000}, uint64_t{1500000}, 30 * kSec, 90 * kSec, 7200 * kSec,
+                        86400 * kSec, 86401 * kSec}) {
+        auto d = parseDurationNs(formatDuration(ns));
+        ASSERT_TRUE(d) << formatDuration(ns);
+        EXPECT_EQ(*d, ns) << formatDuration(ns);
+    }
+    EXPECT_EQ(formatDuration(30 * kSec), "30s");
+    EXPECT_EQ(formatDuration(90 * kSec), "90s");
+    EXPECT_EQ(formatDuration(600 * kSec), "10m");
+}
+
 TEST(Units, DefaultBurstIsOneSecondAtLeastOne) {
     const struct {
         Rate r;
