@@ -148,7 +148,7 @@ public:
     std::optional<uint64_t> integer(const Entry& e, const std::string& what, uint64_t lo, uint64_t hi) {
         auto s = scalar(e, what);
         if (!s) return std::nullopt;
-        if (s->empty() || s->size() > 20 || !std::all_of(s->begin(), s->end(), isDigit)) {
+        if (s->empty() || !std::all_of(s->begin(), s->end(), isDigit)) {
             error(markOf(e), what + ": '" + *s + "' is not a non-negative whole number");
             return std::nullopt;
         }

@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -341,6 +342,51 @@ TEST(Config, FormatErrorsShowsLineAndCaret) {
     // an error without a location prints no source line
     std::string nofile = formatErrors("", {ConfigError{0, 0, "cannot open x"}}, "x");
     EXPECT_EQ(nofile, "x: cannot open x\n");
+}
+
+// Arbitrary edits of a valid file give errors, never an exception or a crash,
+// and every error carries a location inside the text or none at all.
+TEST(Config, MutatedExampleNeverThrows) {
+    std::ifstream in(examplePath());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string base = ss.str();
+    ASSERT_FALSE(base.empty());
+    const std::string alphabet = " \n\t:-[]{},#'\"&*!|>%@`0123456789abcdefxyz/.";
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    auto next = [&] {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        return seed;
+    };
+    int rejected = 0;
+    const int rounds = 1500;
+    for (int i = 0; i < rounds; i++) {
+        std::string text = base;
+        int edits = 1 + static_cast<int>(next() % 4);
+        for (int k = 0; k < edits; k++) {
+            size_t pos = next() % text.size();
+            switch (next() % 3) {
+            case 0: text[pos] = alphabet[next() % alphabet.size()]; break;
+            case 1: text.insert(pos, 1, alphabet[next() % alphabet.size()]); break;
+            default: text.erase(pos, 1 + next() % 8); break;
+            }
+        }
+        ParseOutcome o;
+        ASSERT_NO_THROW(o = parseConfigText(text)) << text;
+        EXPECT_EQ(o.config.has_value(), o.errors.empty());
+        int lines = static_cast<int>(std::count(text.begin(), text.end(), '\n')) + 1;
+        for (const auto& e : o.errors) {
+            EXPECT_FALSE(e.message.empty());
+            EXPECT_GE(e.line, 0);
+            EXPECT_LE(e.line, lines) << e.message;
+        }
+        if (!o.errors.empty()) rejected++;
+        ASSERT_NO_THROW(formatErrors(text, o.errors, "f"));
+    }
+    // most random edits break something; the test would be vacuous otherwise
+    EXPECT_GT(rejected, rounds / 4);
 }
 
 TEST(Config, MissingFileIsAnError) {
