@@ -72,7 +72,9 @@ struct CidrLess {
 class Builder {
 public:
     Builder(const Config& c, const RuleImage* prev, std::vector<CompileIssue>& issues)
-        : cfg_(c), prev_(prev), issues_(issues) {}
+        : cfg_(c), prev_(prev), issues_(issues), default_(c.default_rule) {
+        default_.name = kDefaultRuleName;  // an unnamed default rule (Config{}) is still "default"
+    }
 
     RuleImage build() {
         RuleImage img;
@@ -85,7 +87,7 @@ public:
 
         // rule list: default, management (if any), config rules in file order
         std::vector<const RuleConfig*> rules;
-        rules.push_back(&cfg_.default_rule);
+        rules.push_back(&default_);
         if (!cfg_.management_allow.empty()) rules.push_back(&management_);
         for (const auto& r : cfg_.rules) rules.push_back(&r);
 
@@ -125,14 +127,14 @@ private:
     }
 
     void checkNames(const std::vector<const RuleConfig*>& rules) {
-        if (cfg_.default_rule.name != kDefaultRuleName)
-            issue(&cfg_.default_rule, "the default rule must be named 'default'");
-        if (!cfg_.default_rule.sources.empty() || cfg_.default_rule.proto || !cfg_.default_rule.ports.empty())
-            issue(&cfg_.default_rule, "the default rule applies to everything no rule matches; it takes no "
+        if (cfg_.default_rule.name != kDefaultRuleName && !cfg_.default_rule.name.empty())
+            issue(&default_, "the default rule must be named 'default', not '" + cfg_.default_rule.name + "'");
+        if (!default_.sources.empty() || default_.proto || !default_.ports.empty())
+            issue(&default_, "the default rule applies to everything no rule matches; it takes no "
                                       "sources, protocol or ports");
         std::map<std::string, const RuleConfig*> seen;
         for (const RuleConfig* r : rules) {
-            if (r != &cfg_.default_rule && r != &management_) {
+            if (r != &default_ && r != &management_) {
                 if (!validRuleName(r->name)) {
                     issue(r, "rule name '" + r->name + "' must be 1-47 characters of A-Z a-z 0-9 _ . -");
                     continue;
@@ -295,7 +297,7 @@ private:
         std::vector<Cidr> mgmt;
         for (size_t i = 0; i < rules.size(); i++) {
             const RuleConfig& r = *rules[i];
-            if (&r == &cfg_.default_rule) continue;  // the fast path's fallback
+            if (&r == &default_) continue;  // the fast path's fallback
             auto idIt = img.ids.find(r.name);
             if (idIt == img.ids.end() || ruleOf_[idIt->second] != &r) continue;
             std::vector<Cidr> sources = r.sources;
@@ -447,6 +449,7 @@ private:
     const Config& cfg_;
     const RuleImage* prev_;
     std::vector<CompileIssue>& issues_;
+    RuleConfig default_;
     RuleConfig management_;
     std::map<uint32_t, const RuleConfig*> ruleOf_;
 };

@@ -374,6 +374,25 @@ TEST(Compiler, RefusesTooManyRules) {
         << over.error().message();
 }
 
+TEST(Compiler, UnnamedDefaultRuleIsTheDefault) {
+    Config c;  // as code builds it: default_rule.name left empty
+    c.default_rule.action = RL_ACT_DENY;
+    auto img = compileRules(c, nullptr);
+    ASSERT_TRUE(img) << img.error().message();
+    EXPECT_EQ(img->ids.at("default"), 0u);
+    EXPECT_EQ(std::string(img->meta[0].name), "default");
+    EXPECT_EQ(img->rules[0].action, RL_ACT_DENY);
+    c.default_rule.name = "other";
+    auto bad = compileRules(c, nullptr);
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message().find("the default rule must be named 'default', not 'other'"), std::string::npos);
+    Config limit;  // a limit default rule needs a meter
+    auto none = compileRules(limit, nullptr);
+    ASSERT_FALSE(none);
+    EXPECT_NE(none.error().message().find("rule 'default': a limit rule needs at least one meter"), std::string::npos)
+        << none.error().message();
+}
+
 TEST(Compiler, RejectsRulesBuiltOutsideTheParser) {
     // the daemon's rules.add path builds RuleConfig itself: the compiler checks again
     struct Case {
