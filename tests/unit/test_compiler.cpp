@@ -374,6 +374,31 @@ TEST(Compiler, RefusesTooManyRules) {
         << over.error().message();
 }
 
+TEST(Compiler, RefusesMorePrefixesThanTheLpmMapHolds) {
+    Config c = builtinDefaultConfig();
+    RuleConfig r;
+    r.name = "many";
+    r.action = RL_ACT_DENY;
+    for (uint32_t i = 0; i < RL_LPM_MAX_ENTRIES; i++) {
+        Cidr s;
+        s.addr.family = 4;
+        s.addr.bytes[0] = 10;
+        s.addr.bytes[1] = static_cast<uint8_t>(i >> 8);
+        s.addr.bytes[2] = static_cast<uint8_t>(i);
+        s.prefix_len = 24;
+        r.sources.push_back(s);
+    }
+    c.rules.push_back(r);
+    auto fits = compileRules(c, nullptr);
+    ASSERT_TRUE(fits) << fits.error().message();
+    EXPECT_EQ(fits->lpm4.size(), static_cast<size_t>(RL_LPM_MAX_ENTRIES));
+    c.rules[0].sources.push_back(*parseCidr("11.0.0.0/8"));
+    auto over = compileRules(c, nullptr);
+    ASSERT_FALSE(over);
+    EXPECT_NE(over.error().message().find("16385 IPv4 source prefixes; at most 16384 fit"), std::string::npos)
+        << over.error().message();
+}
+
 TEST(Compiler, UnnamedDefaultRuleIsTheDefault) {
     Config c;  // as code builds it: default_rule.name left empty
     c.default_rule.action = RL_ACT_DENY;
