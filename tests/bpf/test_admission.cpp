@@ -97,6 +97,22 @@ TEST_F(Admission, AdmitMeterLimitsInsertsToItsBurst) {
     }
 }
 
+// IPv6 keys go through the same admission (one meter per rule, not per family).
+TEST_F(Admission, Ipv6NewKeysAreAdmittedToo) {
+    setLpm6("2001:db8::/32", matchSet({match(1)}));
+    setRule(1, admitRule(5, gcraPerHour(1, 3), gcraPerHour(1, 2)));
+    auto before = counters({1});
+    int passed = 0;
+    for (int i = 1; i <= 20; i++)
+        passed += run(PacketBuilder().ipv6("2001:db8::" + std::to_string(i), "2001:db8:ffff::1").udp(1, 2).build()) ==
+                  XDP_PASS;
+    auto d = counters({1}) - before;
+    EXPECT_EQ(passed, 3 + 2);
+    EXPECT_EQ(d.g(RL_GC_KEY_INSERT), 3u);
+    EXPECT_EQ(d.g(RL_GC_ADMIT_REFUSED), 17u);
+    EXPECT_EQ(d.packets(1, RL_REASON_DROP_UNKNOWN), 15u);
+}
+
 // Burst + rate: over any interval the inserts stay within the I.371 bound
 // (burst + elapsed * rate); the sender is fast enough to use some refill.
 TEST_F(Admission, AdmitMeterRefillsAtItsRate) {
