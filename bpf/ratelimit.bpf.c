@@ -34,7 +34,8 @@ struct rl_tier_args {
 	__u32 cfg_flags;
 	__u8 family;
 	__u8 prefix_len;    /* filled by rl_tier_take: the key's prefix */
-	__u16 _pad0;
+	__u8 admit;         /* RL_ADMIT_*: admission decision, made once per packet */
+	__u8 _pad0;
 	__be32 saddr4;
 	__u8 saddr6[16];
 	__u8 key_addr[16];  /* filled by rl_tier_take: the key's masked address */
@@ -139,6 +140,43 @@ static __always_inline void rl_tier_key(struct rl_tier_args *a, const struct rl_
 #define RL_TIER_BLOCKED 2
 #define RL_TIER_FULL 3
 #define RL_TIER_ERROR 4
+#define RL_TIER_UNADMITTED 5   /* no key, and admission refused: charge `unknown` */
+
+#define RL_ADMIT_UNDECIDED 0
+#define RL_ADMIT_YES 1
+#define RL_ADMIT_PRESSURE 2    /* admitted with less than half the admit burst left */
+#define RL_ADMIT_REFUSED 3
+
+/*
+ * May this packet create state? Charged to the rule's admission meter once
+ * per packet, at its first missing key; later tiers reuse the decision
+ * (a->admit). See abi.h "Admission control".
+ */
+__noinline int rl_admit_new(struct rl_tier_args *a)
+{
+	const struct rl_rule *rule;
+	struct rl_admit_state *s;
+	__u32 rid;
+
+	if (!a)
+		return RL_ADMIT_REFUSED;
+	if (a->admit != RL_ADMIT_UNDECIDED)
+		return a->admit;
+	rid = a->rule_id;
+	rule = bpf_map_lookup_elem(&rl_rules, &rid);
+	s = bpf_map_lookup_elem(&rl_admit, &rid);
+	if (!rule || !s || rule->admit.algo == RL_ALGO_NONE)
+		a->admit = RL_ADMIT_YES;
+	else if (!rl_meter_take(&rule->admit, &s->admit, a->now_ns, a->bytes))
+		a->admit = RL_ADMIT_REFUSED;
+	else if (rl_meter_pressure(&rule->admit, &s->admit, a->now_ns))
+		a->admit = RL_ADMIT_PRESSURE;
+	else
+		a->admit = RL_ADMIT_YES;
+	if (a->admit == RL_ADMIT_REFUSED)
+		rl_gcount(RL_GC_ADMIT_REFUSED);
+	return a->admit;
+}
 
 /* Key of one tier plus its state map, penalty-box map and rule meter. */
 struct rl_tier_ref {
@@ -182,7 +220,7 @@ __noinline int rl_tier_take(struct rl_tier_args *a)
 	struct rl_tier_ref t;
 	struct rl_state *st, fresh;
 	struct rl_block *b;
-	int start_empty;
+	int start_empty, pressure;
 
 	if (!a || rl_tier_ref(a, &t))
 		return RL_TIER_ERROR;
@@ -190,7 +228,17 @@ __noinline int rl_tier_take(struct rl_tier_args *a)
 
 	st = bpf_map_lookup_elem(t.state_map, t.key);
 	if (!st) {
-		rl_state_init(&fresh, t.m, t.gen, a->now_ns, start_empty);
+		/* admission control: a refused packet never touches the LRU */
+		switch (rl_admit_new(a)) {
+		case RL_ADMIT_REFUSED:
+			return RL_TIER_UNADMITTED;
+		case RL_ADMIT_PRESSURE:
+			pressure = !!(a->cfg_flags & RL_CFG_F_NEW_EMPTY_PRESSURE);
+			break;
+		default:
+			pressure = 0;
+		}
+		rl_state_init(&fresh, t.m, t.gen, a->now_ns, start_empty | pressure);
 		/* EEXIST: another CPU created it first, the lookup below finds theirs */
 		bpf_map_update_elem(t.state_map, t.key, &fresh, BPF_NOEXIST);
 		st = bpf_map_lookup_elem(t.state_map, t.key);
@@ -199,6 +247,8 @@ __noinline int rl_tier_take(struct rl_tier_args *a)
 			return RL_TIER_FULL;
 		}
 		rl_gcount(RL_GC_KEY_INSERT);
+		if (pressure)
+			rl_gcount(RL_GC_KEY_INSERT_EMPTY);
 	} else if (RL_ST_ALGO(st->meta) != t.m->algo || RL_ST_GEN(st->meta) != t.gen) {
 		/* the rule changed incompatibly: restart this key (racy, benign) */
 		rl_state_init(st, t.m, t.gen, a->now_ns, start_empty);
@@ -335,17 +385,21 @@ static __always_inline int rl_override_blocks(const struct rl_config *cfg,
 #define RL_OUT_GLOBAL 2
 #define RL_OUT_BLOCKED 3
 #define RL_OUT_STATE_FULL 4
+#define RL_OUT_UNKNOWN 5
 
 /*
- * Meters a packet against a limit rule: every tier, then the global ceiling.
- * A policer: a packet that does not conform everywhere takes nothing.
- * Sets *exceed_tier to the tier that said no (RL_MAX_TIERS for the ceiling).
+ * Meters a packet against a limit rule: every tier (a tier refused admission
+ * is replaced by the rule's unknown-sources meter, charged once), then the
+ * global ceiling. A policer: a packet that does not conform everywhere takes
+ * nothing. Sets *exceed_tier to the tier that said no (RL_MAX_TIERS for the
+ * ceiling and the unknown meter).
  */
 static __always_inline int rl_limit(const struct rl_rule *r, struct rl_tier_args *a,
 				    __u32 *exceed_tier)
 {
 	__u32 n = r->n_tiers > RL_MAX_TIERS ? RL_MAX_TIERS : r->n_tiers;
-	__u32 t, conformed;
+	__u32 t, charged = 0, rid = a->rule_id;
+	struct rl_admit_state *adm = NULL;
 	int ret = RL_OUT_PASS;
 
 	for (t = 0; t < RL_MAX_TIERS; t++) {
@@ -356,6 +410,8 @@ static __always_inline int rl_limit(const struct rl_rule *r, struct rl_tier_args
 		a->tier = t;
 		v = rl_tier_take(a);
 		if (v == RL_TIER_CONFORM)
+			charged |= 1u << t;
+		if (v == RL_TIER_CONFORM || v == RL_TIER_UNADMITTED)
 			continue;
 		*exceed_tier = t;
 		ret = v == RL_TIER_BLOCKED ? RL_OUT_BLOCKED :
@@ -363,9 +419,17 @@ static __always_inline int rl_limit(const struct rl_rule *r, struct rl_tier_args
 		      v == RL_TIER_FULL    ? RL_OUT_STATE_FULL : RL_OUT_PASS;
 		break;
 	}
-	conformed = t;
+	if (ret == RL_OUT_PASS && a->admit == RL_ADMIT_REFUSED) {
+		/* unknown.algo NONE: no allowance (abi.h) */
+		adm = bpf_map_lookup_elem(&rl_admit, &rid);
+		if (!adm || r->unknown.algo == RL_ALGO_NONE ||
+		    !rl_meter_take(&r->unknown, &adm->unknown, a->now_ns, a->bytes)) {
+			adm = NULL;
+			*exceed_tier = RL_MAX_TIERS;
+			ret = RL_OUT_UNKNOWN;
+		}
+	}
 	if (ret == RL_OUT_PASS && r->has_global) {
-		__u32 rid = a->rule_id;
 		struct rl_state *g = bpf_map_lookup_elem(&rl_global, &rid);
 
 		if (g && !rl_meter_take(&r->global, g, a->now_ns, a->bytes)) {
@@ -375,9 +439,13 @@ static __always_inline int rl_limit(const struct rl_rule *r, struct rl_tier_args
 	}
 	if (ret == RL_OUT_PASS)
 		return ret;
+	if (adm)
+		rl_meter_refund(&r->unknown, &adm->unknown, a->bytes);
 	for (t = 0; t < RL_MAX_TIERS; t++) {
-		if (t >= conformed)
+		if (t >= n)
 			break;
+		if (!(charged & (1u << t)))
+			continue;
 		a->tier = t;
 		rl_tier_refund(a);
 	}
@@ -460,6 +528,10 @@ int rl_xdp(struct xdp_md *ctx)
 	case RL_OUT_STATE_FULL:
 		return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_STATE_FULL, a.bytes,
 				  cfg->state_full_verdict == RL_VERDICT_DROP);
+	case RL_OUT_UNKNOWN:
+		if (monitor)
+			return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_SHADOW_UNKNOWN, a.bytes, 0);
+		return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_DROP_UNKNOWN, a.bytes, 1);
 	case RL_OUT_GLOBAL:
 		if (monitor)
 			return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_SHADOW_GLOBAL, a.bytes, 0);

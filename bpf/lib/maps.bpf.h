@@ -107,6 +107,15 @@ struct {
 	__type(value, struct rl_state);
 } rl_global SEC(".maps");
 
+/* Admission control state per rule (new-key and unknown-source meters, see
+ * abi.h "Admission control"); written by the fast path, zeroed by the daemon. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, RL_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct rl_admit_state);
+} rl_admit SEC(".maps");
+
 /* Counters per rule and reason, per CPU; written by the fast path, summed at scrape. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

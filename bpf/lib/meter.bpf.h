@@ -151,6 +151,29 @@ __noinline int rl_meter_refund(const struct rl_meter *m, struct rl_state *st, __
 	return 0;
 }
 
+/*
+ * 1 if less than half of the meter's burst is left (packet dimension; windows:
+ * more than half the window's limit used). Read without atomics: a hint.
+ */
+static __always_inline int rl_meter_pressure(const struct rl_meter *m, const struct rl_state *st,
+					     __u64 now_ns)
+{
+	__u64 counts;
+
+	switch (m->algo) {
+	case RL_ALGO_GCRA:
+	case RL_ALGO_TOKEN_BUCKET:
+		return rl_vt_pressure(*(volatile __u64 *)&st->w[0], rl_now_q(now_ns),
+				      m->limit_q[0]);
+	case RL_ALGO_SLIDING_WINDOW:
+	case RL_ALGO_FIXED_WINDOW:
+		counts = *(volatile __u64 *)&st->w[1];
+		return 2ull * RL_WIN_CUR(counts) > m->window_limit;
+	default:
+		return 0;
+	}
+}
+
 /* Fresh state for a key (or after its rule changed incompatibly). */
 static __always_inline void rl_state_init(struct rl_state *st, const struct rl_meter *m,
 					  __u16 generation, __u64 now_ns, int start_empty)

@@ -73,4 +73,13 @@ RL_INLINE __u64 rl_vt_initial(__u64 now_q, __u64 limit_q, int start_empty)
 	return start_empty ? now_q + limit_q : 0;
 }
 
+/*
+ * Pressure: less than half of the burst window is left, i.e. the backlog
+ * TAT - now exceeds limit/2 (a TAT in the past is a full bucket).
+ */
+RL_INLINE int rl_vt_pressure(__u64 tat, __u64 now_q, __u64 limit_q)
+{
+	return tat > now_q && tat - now_q > limit_q / 2;
+}
+
 #endif

@@ -83,6 +83,9 @@ enum rl_reason {
 	RL_REASON_NON_IP,               /* ARP, LLDP, ...: always passed */
 	RL_REASON_STATE_FULL,           /* key state insert failed; verdict from rl_cfg */
 	RL_REASON_OVERRIDE_BLOCK,       /* per-key override installed by the controller */
+	RL_REASON_DROP_UNKNOWN,         /* refused admission, and the rule's unknown-sources
+	                                   meter (rl_rule.unknown) did not conform */
+	RL_REASON_SHADOW_UNKNOWN,       /* monitor: would have dropped (unknown), passed */
 	RL_REASON__MAX
 };
 
@@ -96,6 +99,8 @@ enum rl_gcounter {
 	RL_GC_EVENT_LOST,               /* ring buffer full */
 	RL_GC_EVENT_SUPPRESSED,         /* dropped by the event rate limiter */
 	RL_GC_CAS_EXHAUSTED,            /* RL_CAS_RETRIES exceeded: treated as non-conforming */
+	RL_GC_ADMIT_REFUSED,            /* new-key admission refused (rl_rule.admit): no insert */
+	RL_GC_KEY_INSERT_EMPTY,         /* of RL_GC_KEY_INSERT: started empty under pressure */
 	RL_GC__MAX
 };
 
@@ -119,6 +124,13 @@ enum rl_event_type {
 #define RL_CFG_F_L2_BYTES (1u << 0)   /* count bytes from the Ethernet header, not IP */
 #define RL_CFG_F_OVERRIDES (1u << 1)  /* rl_ovr4/rl_ovr6 hold entries: look them up */
 #define RL_CFG_F_NEW_EMPTY (1u << 2)  /* new keys start with an empty bucket */
+/* New keys start empty while their rule's admission meter is under pressure:
+ * a key admitted when less than half of rl_rule.admit's burst is left (after
+ * its own admission) starts like RL_CFG_F_NEW_EMPTY. So a key evicted by a
+ * flood before it refilled cannot come back with a full bucket while the flood
+ * lasts, and a quiet table still gives new clients their burst. No effect on
+ * rules without an admission meter. See "Admission control" below. */
+#define RL_CFG_F_NEW_EMPTY_PRESSURE (1u << 3)
 
 /* rl_state.flags */
 #define RL_ST_F_LIMITED (1u << 0)     /* last packet did not conform (event edge) */
@@ -144,6 +156,32 @@ struct rl_meter {
 	__u64 window_limit;         /* packets per window */
 };
 
+/*
+ * Admission control for new keys (spoofed floods). Per-key state only helps
+ * against sources that come back; a flood with one packet per random source
+ * makes every packet an LRU insert that evicts a real client. So a rule may
+ * meter the creation of state:
+ *   - a packet whose key (any tier) is in the state map is metered as always
+ *     and is never charged to admit/unknown;
+ *   - a packet that needs a new key is first charged to `admit`, one per
+ *     packet (however many of its tiers are new). If it conforms, the missing
+ *     keys are inserted and the packet is metered by its tiers as always;
+ *   - if not (RL_GC_ADMIT_REFUSED), nothing is inserted: the tiers that do have
+ *     a key are still charged (a /24 tier still sees every /32 in it) and the
+ *     packet is charged to the shared `unknown` meter instead of its missing
+ *     tiers. It passes if that conforms, else drops as RL_REASON_DROP_UNKNOWN
+ *     (RL_REASON_SHADOW_UNKNOWN and passed in monitor mode).
+ *   - the global ceiling applies after all of that, to every packet.
+ * admit.algo == RL_ALGO_NONE disables admission control (every new key is
+ * inserted: the behaviour before this field existed, and a zeroed rule).
+ * With admission on, unknown.algo == RL_ALGO_NONE is a zero allowance: every
+ * refused packet drops. Both meters are shared by all CPUs (rl_admit, one
+ * word per dimension, compare-and-swap: exact like the global ceiling).
+ * admit counts packets that need new state (keys/s + burst): give it a packet
+ * meter (GCRA or packet token bucket); a byte dimension would be charged the
+ * packet's bytes. unknown may be any meter. State lives in rl_admit[rule_id],
+ * zeroed (full burst) when the daemon (re)writes the rule.
+ */
 /* A rule: what the fast path needs to act on a match. Indexed by rule id. */
 struct rl_rule {
 	__u8 action;                /* enum rl_action */
@@ -154,6 +192,8 @@ struct rl_rule {
 	__u64 block_ns;             /* RL_EXCEED_BLOCK duration */
 	struct rl_meter tiers[RL_MAX_TIERS];
 	struct rl_meter global;     /* packets; GCRA or token bucket over all keys */
+	struct rl_meter admit;      /* new keys admitted per rule; RL_ALGO_NONE = off */
+	struct rl_meter unknown;    /* allowance shared by packets refused admission */
 };
 
 /* A candidate rule at one source prefix, narrowed by protocol and port. */
@@ -220,6 +260,13 @@ struct rl_state {
 #define RL_ST_ALGO(meta) (((meta) >> 8) & 0xffu)
 #define RL_ST_GEN(meta) ((__u16)((meta) >> 16))
 #define RL_SEEN_SHIFT 20
+
+/* Admission state per rule (rl_admit[rule_id]); written by the fast path,
+ * zeroed by the daemon when it writes the rule (zero = full bursts). */
+struct rl_admit_state {
+	struct rl_state admit;      /* meter state of rl_rule.admit */
+	struct rl_state unknown;    /* meter state of rl_rule.unknown */
+};
 
 /* Penalty box (rl_block4/6, keyed by rl_key4/6): drop until this time. */
 struct rl_block {
@@ -317,14 +364,17 @@ struct rl_event {
 #define RL_MAP_EVLIM "rl_evlim"
 #define RL_MAP_TALKERS "rl_talkers"
 #define RL_MAP_RULEMETA "rl_rulemeta"
+#define RL_MAP_ADMIT "rl_admit"
 
 /* Names used by the exporter and CLI; tables asserted to have __MAX entries. */
 #define RL_REASON_NAMES                                                         \
 	{ "pass", "allow", "rate", "deny", "blocked", "global", "shadow_rate",      \
-	  "shadow_global", "malformed", "non_ip", "state_full", "override_block" }
+	  "shadow_global", "malformed", "non_ip", "state_full", "override_block",    \
+	  "unknown", "shadow_unknown" }
 #define RL_GCOUNTER_NAMES                                                       \
 	{ "key_insert", "key_insert_fail", "block_insert", "block_insert_fail",     \
-	  "event_sent", "event_lost", "event_suppressed", "cas_exhausted" }
+	  "event_sent", "event_lost", "event_suppressed", "cas_exhausted",          \
+	  "admit_refused", "key_insert_empty" }
 
 /* ---- layout assertions ------------------------------------------------------ */
 #ifdef __cplusplus
@@ -333,7 +383,8 @@ struct rl_event {
 #define RL_STATIC_ASSERT _Static_assert
 #endif
 RL_STATIC_ASSERT(sizeof(struct rl_meter) == 56, "rl_meter layout");
-RL_STATIC_ASSERT(sizeof(struct rl_rule) == 16 + 5 * 56, "rl_rule layout");
+RL_STATIC_ASSERT(sizeof(struct rl_rule) == 16 + 7 * 56, "rl_rule layout");
+RL_STATIC_ASSERT(sizeof(struct rl_admit_state) == 48, "rl_admit_state layout");
 RL_STATIC_ASSERT(sizeof(struct rl_match) == 8, "rl_match layout");
 RL_STATIC_ASSERT(sizeof(struct rl_match_set) == 8 + 8 * RL_MAX_MATCH, "rl_match_set layout");
 RL_STATIC_ASSERT(sizeof(struct rl_lpm4_key) == 8, "rl_lpm4_key layout");

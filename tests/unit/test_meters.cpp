@@ -470,6 +470,27 @@ INSTANTIATE_TEST_SUITE_P(Meters, ExactBurst,
 
 // A byte burst of B passes floor(B/s) packets of s bytes, then exactly the
 // remainder, then nothing.
+// rl_vt_pressure (admission control, RL_CFG_F_NEW_EMPTY_PRESSURE): after k
+// back-to-back packets from a full GCRA of burst B, pressure iff fewer than
+// half the burst is left, k > B/2; and it ends as the meter refills.
+TEST(Pressure, MoreThanHalfTheBurstUsed) {
+    for (uint64_t burst : {1, 2, 7, 8, 100}) {
+        SCOPED_TRACE("burst " + std::to_string(burst));
+        auto m = gcraMeter({.packets = {1000, kSec}, .burst = burst});
+        ASSERT_TRUE(m);
+        uint64_t t_q = rl_gcra_t_q(&m.value()), limit_q = m.value().limit_q[0];
+        uint64_t now_q = 5 * kSec * kQ;
+        __u64 tat = 0;
+        EXPECT_FALSE(rl_vt_pressure(tat, now_q, limit_q));
+        for (uint64_t k = 1; k <= burst; k++) {
+            ASSERT_TRUE(rl_vt_conform(tat, now_q, t_q, limit_q, &tat));
+            EXPECT_EQ(bool(rl_vt_pressure(tat, now_q, limit_q)), 2 * k > burst) << "k " << k;
+        }
+        // refilled to more than half: no pressure
+        EXPECT_FALSE(rl_vt_pressure(tat, now_q + (burst / 2 + 1) * t_q, limit_q));
+    }
+}
+
 TEST(TokenBucketBytes, ExactByteBurst) {
     for (uint64_t burst : {64ull, 1500ull, 9000ull, 65535ull}) {
         for (uint32_t size : {64u, 100u, 1500u}) {

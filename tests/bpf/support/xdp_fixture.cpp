@@ -187,6 +187,8 @@ void XdpFixture::SetUp() {
     for (uint32_t i = 0; i < RL_MAX_RULES; i++) {
         ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_rules), &i, &rule, BPF_ANY), 0);
         ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_global), &i, &st, BPF_ANY), 0);
+        rl_admit_state adm{};
+        ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_admit), &i, &adm, BPF_ANY), 0);
     }
     std::vector<rl_evlim> lim(nCpus());
     uint32_t zero = 0;
@@ -378,6 +380,12 @@ bool XdpFixture::block4(const std::string& addr, uint16_t rule, uint8_t tier, ui
     k.tier = tier;
     k.prefix_len = plen;
     return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.rl_block4), &k, out) == 0;
+}
+
+rl_admit_state XdpFixture::admitState(uint32_t rule) const {
+    rl_admit_state s{};
+    check(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.rl_admit), &rule, &s), "lookup rl_admit");
+    return s;
 }
 
 std::vector<rl_event> XdpFixture::events() {

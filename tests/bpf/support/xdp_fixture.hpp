@@ -93,6 +93,7 @@ protected:
     // rl_talkers entry of an exact source, summed over CPUs; false if absent.
     bool talker(const std::string& addr, rl_talker* out) const;
     bool block4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen, rl_block* out) const;
+    rl_admit_state admitState(uint32_t rule) const;  // rl_admit[rule]
 
     // Events received from the ring buffer since the last call (drains it).
     std::vector<rl_event> events();
