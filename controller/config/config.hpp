@@ -55,6 +55,11 @@ struct RuleConfig {
     uint64_t block_ns = 0;               // on_exceed == block
     std::vector<MeterConfig> tiers;      // 1..RL_MAX_TIERS for limit rules
     std::optional<MeterConfig> global;   // aggregate ceiling over all keys
+    // Admission control for new keys (spoofed floods): a source without state
+    // is first charged to `admit` (new keys per second); refused sources share
+    // `unknown` instead of getting state. Unset: every new source gets state.
+    std::optional<MeterConfig> admit;
+    std::optional<MeterConfig> unknown;  // requires admit; unset: refused sources drop
     SourceLocation where;
 };
 
@@ -68,6 +73,7 @@ struct Config {
     uint32_t state_entries_v6 = RL_STATE_DEFAULT_ENTRIES;
     uint32_t block_entries = RL_BLOCK_DEFAULT_ENTRIES;
     bool new_keys_empty = false;         // new keys start with an empty bucket
+    bool new_keys_empty_under_pressure = false; // ... only while a rule's admit meter is over half used
 
     // odd packets
     rl_verdict malformed_verdict = RL_VERDICT_DROP;

@@ -366,7 +366,8 @@ public:
 
     std::optional<RuleConfig> rule(const YAML::Node& n, const YAML::Mark& where, const std::string& label,
                                    bool is_default) {
-        std::vector<std::string> allowed = {"action", "on_exceed", "block_for", "tiers", "global"};
+        std::vector<std::string> allowed = {"action", "on_exceed", "block_for", "tiers", "global",
+                                            "admit", "unknown"};
         if (!is_default) allowed.insert(allowed.begin(), {"name", "sources", "protocol", "ports"});
         allowed.insert(allowed.end(), std::begin(kMeterKeys), std::end(kMeterKeys));
         size_t before = errors.size();
@@ -487,18 +488,27 @@ public:
                 error(n.Mark(), what + ": a limit rule needs rate, bytes_rate, limit+window or tiers: "
                                        "(or action: allow/deny)");
             }
-            if (auto e = get("global")) {
-                auto gf = mapping(e->value, markOf(*e), what + " global", {"rate", "burst", "algorithm"});
-                if (gf) {
-                    MeterConfig g;
-                    MeterMarks marks;
-                    marks.tier = markOf(*e);
-                    if (!gf->count("rate"))
-                        error(markOf(*e), what + " global needs rate (packets over all sources together)");
-                    else if (meterKeys(*gf, what + " global", g, marks, true))
-                        r.global = g;
-                }
-            }
+            // global ceiling, admission of new keys, allowance of refused sources:
+            // each a packet meter over all sources of the rule
+            auto aggregate = [&](const char* key, const char* meaning) -> std::optional<MeterConfig> {
+                auto e = get(key);
+                if (!e) return std::nullopt;
+                auto gf = mapping(e->value, markOf(*e), what + " " + key, {"rate", "burst", "algorithm"});
+                if (!gf) return std::nullopt;
+                MeterConfig g;
+                MeterMarks marks;
+                marks.tier = markOf(*e);
+                if (!gf->count("rate"))
+                    error(markOf(*e), what + " " + key + " needs rate (" + meaning + ")");
+                else if (meterKeys(*gf, what + " " + key, g, marks, true))
+                    return g;
+                return std::nullopt;
+            };
+            r.global = aggregate("global", "packets over all sources together");
+            r.admit = aggregate("admit", "new sources given their own state, e.g. 100/s");
+            r.unknown = aggregate("unknown", "packets shared by sources refused admission");
+            if (get("unknown") && !get("admit"))
+                error(get("unknown")->key.Mark(), what + ": unknown only applies with admit");
             if (r.on_exceed == RL_EXCEED_BLOCK && !get("block_for"))
                 error(get("on_exceed")->key.Mark(), what + ": on_exceed: block needs block_for (e.g. 30s)");
             if (r.on_exceed != RL_EXCEED_BLOCK && get("block_for"))
@@ -506,7 +516,8 @@ public:
         } else {
             const char* act = r.action == RL_ACT_ALLOW ? "an allow" : "a deny";
             for (const auto& [k, ent] : *f)
-                if (isMeterKey(k) || k == "tiers" || k == "global" || k == "on_exceed" || k == "block_for")
+                if (isMeterKey(k) || k == "tiers" || k == "global" || k == "admit" || k == "unknown" ||
+                    k == "on_exceed" || k == "block_for")
                     error(ent.key.Mark(), what + ": '" + k + "' has no effect on " + act +
                                               " rule (only action: limit meters)");
         }
@@ -590,7 +601,10 @@ public:
         if (auto it = f->find("block_capacity"); it != f->end())
             if (auto v = integer(it->second, "tracking block_capacity", 1, kMaxStateEntries)) c.block_entries = *v;
         if (auto it = f->find("new_keys"); it != f->end())
-            if (auto i = choice(it->second, "tracking new_keys", {"full", "empty"})) c.new_keys_empty = *i == 1;
+            if (auto i = choice(it->second, "tracking new_keys", {"full", "empty", "empty_under_pressure"})) {
+                c.new_keys_empty = *i == 1;
+                c.new_keys_empty_under_pressure = *i == 2;
+            }
     }
 
     void packets(const Entry& e, Config& c) {

@@ -213,6 +213,20 @@ private:
                     out.has_global = 1;
                 }
             }
+            if (r.admit) {
+                auto g = meterFromConfig(*r.admit, true);
+                if (!g)
+                    issue(&r, "rule '" + r.name + "' admit: " + g.error().message());
+                else
+                    out.admit = *g;
+            }
+            if (r.unknown) {
+                auto g = meterFromConfig(*r.unknown, true);
+                if (!g)
+                    issue(&r, "rule '" + r.name + "' unknown: " + g.error().message());
+                else
+                    out.unknown = *g;
+            }
             if (r.on_exceed == RL_EXCEED_BLOCK) {
                 if (r.block_ns == 0) issue(&r, "rule '" + r.name + "': on_exceed block needs a block duration");
                 out.block_ns = r.block_ns;
@@ -439,6 +453,7 @@ private:
         c.abi_version = RL_ABI_VERSION;
         if (cfg_.l2_bytes) c.flags |= RL_CFG_F_L2_BYTES;
         if (cfg_.new_keys_empty) c.flags |= RL_CFG_F_NEW_EMPTY;
+        if (cfg_.new_keys_empty_under_pressure) c.flags |= RL_CFG_F_NEW_EMPTY_PRESSURE;
         c.malformed_verdict = static_cast<uint8_t>(cfg_.malformed_verdict);
         c.state_full_verdict = static_cast<uint8_t>(cfg_.state_full_verdict);
         c.talker_shift = cfg_.talker_shift;

@@ -439,3 +439,57 @@ TEST(Config, CaretFollowsTabs) {
 
 }  // namespace
 }  // namespace ratelimit
+
+namespace {
+
+TEST(ConfigAdmission, AdmitAndUnknownCompileIntoTheRule) {
+    auto out = ratelimit::parseConfigText(R"(
+rules:
+  - name: web
+    sources: [198.18.0.0/16]
+    rate: 100/s
+    admit: {rate: 50/s, burst: 60}
+    unknown: {rate: 1000/s, algorithm: gcra}
+tracking:
+  new_keys: empty_under_pressure
+)");
+    ASSERT_TRUE(out.errors.empty()) << ratelimit::formatErrors("", out.errors);
+    ASSERT_TRUE(out.config->rules.at(0).admit.has_value());
+    ASSERT_TRUE(out.config->rules.at(0).unknown.has_value());
+    auto img = ratelimit::compileRules(*out.config, nullptr);
+    ASSERT_TRUE(img.ok()) << img.error().message();
+    const rl_rule& r = img->rules.at(img->ids.at("web"));
+    EXPECT_EQ(r.admit.algo, RL_ALGO_TOKEN_BUCKET);
+    EXPECT_EQ(r.admit.limit_q[0], 60 * (r.admit.t_q16[0] >> 16));
+    EXPECT_EQ(r.unknown.algo, RL_ALGO_GCRA);
+    EXPECT_TRUE(img->cfg.flags & RL_CFG_F_NEW_EMPTY_PRESSURE);
+    EXPECT_FALSE(img->cfg.flags & RL_CFG_F_NEW_EMPTY);
+}
+
+TEST(ConfigAdmission, UnknownWithoutAdmitIsAnError) {
+    auto out = ratelimit::parseConfigText(R"(
+rules:
+  - name: web
+    sources: [198.18.0.0/16]
+    rate: 100/s
+    unknown: {rate: 1000/s}
+)");
+    ASSERT_EQ(out.errors.size(), 1u);
+    EXPECT_EQ(out.errors[0].line, 6);
+    EXPECT_NE(out.errors[0].message.find("unknown only applies with admit"), std::string::npos)
+        << out.errors[0].message;
+}
+
+TEST(ConfigAdmission, AdmitNeedsARate) {
+    auto out = ratelimit::parseConfigText(R"(
+rules:
+  - name: web
+    sources: [198.18.0.0/16]
+    rate: 100/s
+    admit: {burst: 10}
+)");
+    ASSERT_FALSE(out.errors.empty());
+    EXPECT_NE(out.errors[0].message.find("admit needs rate"), std::string::npos) << out.errors[0].message;
+}
+
+}  // namespace
