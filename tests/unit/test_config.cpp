@@ -256,7 +256,7 @@ const ErrCase kErrors[] = {
     {"interface name too long", "interfaces: [averyveryverylongname]\n", 1, 14, "not a valid Linux interface name"},
     {"interface mode", "interfaces: [{name: eth0, mode: turbo}]\n", 1, 33, "'turbo' is not one of auto, native or generic"},
     {"capacity range", "tracking:\n  capacity_v4: 10\n", 2, 16, "out of range (1024-"},
-    {"new_keys", "tracking: {new_keys: half}\n", 1, 22, "'half' is not one of full or empty"},
+    {"new_keys", "tracking: {new_keys: half}\n", 1, 22, "'half' is not one of full, empty or empty_under_pressure"},
     {"malformed", "packets: {malformed: maybe}\n", 1, 22, "'maybe' is not one of drop or pass"},
     {"sample power", "top: {sample: 63}\n", 1, 15, "63 is not a power of two"},
     {"sample one", "top: {sample: 1}\n", 1, 15, "out of range (2-"},
