@@ -2,12 +2,15 @@
 """Replays recorded send times through exact reference meters and compares
 them with what the receiver saw (what ratelimit's XDP program let through).
 
-    e2e_replay.py --dir DIR [--clock before|after] [--count-tolerance 1]
+    e2e_replay.py --dir DIR [--dir DIR2 ...] [--clock before|after] [--count-tolerance 1]
                   [--max-mismatch-frac 0.02] [--json OUT]
                   SRC=SPEC ...
 
 DIR holds <SRC>.send ("seq t_before_ns t_after_ns", rl_sender) and <SRC>.recv
-(one arrived seq per line, rl_receiver) and receiver.summary.
+(one arrived seq per line, rl_receiver) and receiver.summary. With several
+--dir (phases of one test, e.g. before and after a daemon restart), a source's
+packets from all of them form one timeline through one meter: the meter must
+behave as if nothing had happened in between.
 
 SPEC, one independent meter per source (the rules key per /32):
     tb:COUNT:PERIOD_NS:BURST     token bucket, COUNT tokens per PERIOD_NS, depth BURST,
@@ -16,12 +19,23 @@ SPEC, one independent meter per source (the rules key per /32):
                                  tau = (BURST-1)*T
     sw:LIMIT:WINDOW_NS           sliding window (previous window weighted by overlap)
     fw:LIMIT:WINDOW_NS           fixed window
+    tbblock:COUNT:PERIOD_NS:BURST:BLOCK_NS
+                                 token bucket whose first non-conforming packet puts the
+                                 source in a penalty box: everything is dropped (and nothing
+                                 charged) for BLOCK_NS from that packet
     all                          no limit: every packet must arrive
     none                         blocked: no packet may arrive
 
 The meters here are written from the textbook definitions, not from bpf/lib:
 all arithmetic is on Python integers (exact, unbounded), times in ns scaled so
 that no division is ever needed.
+
+Clock: each packet has two CLOCK_MONOTONIC stamps, before and after sendto().
+The XDP program's bpf_ktime_get_ns() falls between them, near the end: on veth
+the program runs in the NAPI poll that the softirq at the end of the transmit
+path executes, so "after" (the default) is the closer estimate; the gap between
+the stamps is ~5-15 us, mostly the sender's UDP/IP transmit path before XDP.
+The report also shows what the meter admits with the other stamp.
 
 Per source it asserts:
   1. |arrived - admitted_by_exact_meter| <= --count-tolerance;
@@ -109,6 +123,23 @@ class Window:
         return True
 
 
+class BlockingBucket:
+    """Token bucket plus penalty box (on_exceed: block)."""
+
+    def __init__(self, count, period_ns, burst, block_ns):
+        self.tb = TokenBucket(count, period_ns, burst)
+        self.block_ns = block_ns
+        self.until = None
+
+    def offer(self, t):
+        if self.until is not None and t < self.until:
+            return False
+        if self.tb.offer(t):
+            return True
+        self.until = t + self.block_ns
+        return False
+
+
 class Fixed:
     def __init__(self, verdict):
         self.verdict = verdict
@@ -126,6 +157,8 @@ def make_meter(spec):
         return Gcra(int(p[1]), int(p[2]), int(p[3]))
     if kind in ("sw", "fw") and len(p) == 3:
         return Window(int(p[1]), int(p[2]), kind == "sw")
+    if kind == "tbblock" and len(p) == 5:
+        return BlockingBucket(int(p[1]), int(p[2]), int(p[3]), int(p[4]))
     if kind == "all" and len(p) == 1:
         return Fixed(True)
     if kind == "none" and len(p) == 1:
@@ -161,27 +194,35 @@ def read_summary(path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--dir", required=True)
-    ap.add_argument("--clock", choices=["before", "after"], default="before")
+    ap.add_argument("--dir", required=True, action="append")
+    ap.add_argument("--clock", choices=["before", "after"], default="after")
     ap.add_argument("--count-tolerance", type=int, default=1)
     ap.add_argument("--max-mismatch-frac", type=float, default=0.02)
     ap.add_argument("--json")
     ap.add_argument("sources", nargs="+", metavar="SRC=SPEC")
     a = ap.parse_args()
 
-    summary = read_summary(a.dir + "/receiver.summary")
+    summaries = [read_summary(d + "/receiver.summary") for d in a.dir]
     ok = True
     results = []
-    if summary.get("socket_drops", [0])[0] != 0:
-        print("FAIL receiver socket drops: %d (arrivals cannot be trusted)" % summary["socket_drops"][0])
-        ok = False
+    for d, summary in zip(a.dir, summaries):
+        if summary.get("socket_drops", [0])[0] != 0:
+            print("FAIL %s: receiver socket drops: %d (arrivals cannot be trusted)" % (d, summary["socket_drops"][0]))
+            ok = False
     print("%-14s %-28s %7s %9s %9s %6s %9s %9s  %s" % (
         "source", "meter", "sent", "arrived", "exact", "diff", "only_xdp", "only_ref", "verdict"))
     for item in a.sources:
         src, spec = item.split("=", 1)
-        sent = read_send("%s/%s.send" % (a.dir, src))
-        arrived = set(read_recv("%s/%s.recv" % (a.dir, src)))
-        dups = summary.get(src, [0, 0])[1]
+        # packet identity: (phase, seq); rows: (id, t_before, t_after)
+        sent, arrived, dups = [], set(), 0
+        for i, d in enumerate(a.dir):
+            try:
+                rows = read_send("%s/%s.send" % (d, src))
+            except FileNotFoundError:
+                continue  # this source did not send in this phase
+            sent += [((i, q), t0, t1) for q, t0, t1 in rows]
+            arrived |= {(i, q) for q in read_recv("%s/%s.recv" % (d, src))}
+            dups += summaries[i].get(src, [0, 0])[1]
         meter = make_meter(spec)
         col = 1 if a.clock == "before" else 2
         admitted = set()
