@@ -4,6 +4,10 @@ pinned (bpftool), so that tests can check them while the daemon is down.
 
     pinned_stats.py PIN_DIR stats     {"<rule name or id>": {"id": N, "<reason>": packets, ...}, ...}
     pinned_stats.py PIN_DIR blocks    [{"addr": "198.18.4.1", "rule_id": N, "until_ns": N}, ...]
+    pinned_stats.py PIN_DIR check BEFORE.json RULE:SENT:ARRIVED ...
+        asserts, per rule, that the counters grew since BEFORE.json (an earlier
+        `stats` output, or {} ) by exactly SENT packets over all reasons and by
+        exactly ARRIVED packets with reason pass; exit 1 otherwise
 
 Reason names come from RL_REASON_NAMES in include/ratelimit/abi.h (found
 relative to this file), the one definition.
@@ -88,7 +92,33 @@ def blocks(pin):
     return res
 
 
+def check(pin, before_path, specs):
+    before = json.load(open(before_path))
+    now = stats(pin)
+    ok = True
+    print("%-10s %9s %9s %11s %9s %9s  %s" % ("rule", "sent", "arrived", "counted", "pass", "other", "verdict"))
+    for spec in specs:
+        rule, sent, arrived = spec.rsplit(":", 2)
+        sent, arrived = int(sent), int(arrived)
+        a, b = now.get(rule, {}), before.get(rule, {})
+        delta = {r: a.get(r, 0) - b.get(r, 0) for r in REASONS}
+        total = sum(delta.values())
+        other = {r: v for r, v in delta.items() if v and r != "pass"}
+        fails = []
+        if total != sent:
+            fails.append("counted %d != sent %d" % (total, sent))
+        if delta["pass"] != arrived:
+            fails.append("pass %d != arrived %d" % (delta["pass"], arrived))
+        ok = ok and not fails
+        print("%-10s %9d %9d %11d %9d %9s  %s" % (rule, sent, arrived, total, delta["pass"],
+              ",".join("%s=%d" % kv for kv in sorted(other.items())) or "-",
+              "ok" if not fails else "FAIL: " + "; ".join(fails)))
+    return 0 if ok else 1
+
+
 def main(argv):
+    if len(argv) >= 4 and argv[2] == "check":
+        return check(argv[1], argv[3], argv[4:])
     if len(argv) != 3 or argv[2] not in ("stats", "blocks"):
         print(__doc__, file=sys.stderr)
         return 2
