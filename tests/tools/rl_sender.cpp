@@ -1,7 +1,7 @@
 // rl_sender: paced UDP senders for the lab (scripts/lab/lab.sh), one thread.
 //
 //   rl_sender --dst 198.18.0.2 --port 9000 --out DIR [--size 64] [--max-seconds 60]
-//             --flow SRC:PPS:COUNT[:START_MS] [--flow ...]
+//             [--stats FILE [--stats-ms 500]] --flow SRC:PPS:COUNT[:START_MS] [--flow ...]
 //
 // Every flow sends COUNT packets from SRC (bound, so it must be a local address)
 // at exactly PPS packets per second, starting START_MS after the common start.
@@ -18,7 +18,8 @@
 // Output: DIR/<SRC>.send, one line per packet sent: "seq t_before_ns t_after_ns"
 // (CLOCK_MONOTONIC around sendto(); on veth the XDP program runs in between,
 // see lab.sh). A sendto() that fails is not recorded and is counted in the summary.
-// Payload: struct Probe (tests/tools/probe.hpp).
+// Payload: struct Probe (tests/tools/probe.hpp). With --stats, FILE is replaced
+// (rename) every --stats-ms with "SRC sent" lines: live counts for the demo.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -123,7 +124,8 @@ int main(int argc, char** argv) {
     std::string dst, out;
     uint16_t port = 0;
     size_t size = sizeof(ratelimit::lab::Probe);
-    uint64_t max_seconds = 60;
+    uint64_t max_seconds = 60, stats_ms = 500;
+    std::string stats;
     std::vector<Flow> flows;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
@@ -137,6 +139,8 @@ int main(int argc, char** argv) {
         else if (a == "--size") size = num(val(), "--size");
         else if (a == "--max-seconds") max_seconds = num(val(), "--max-seconds");
         else if (a == "--flow") flows.push_back(parseFlow(val()));
+        else if (a == "--stats") stats = val();
+        else if (a == "--stats-ms") stats_ms = num(val(), "--stats-ms");
         else usage(("unknown argument " + a).c_str());
     }
     if (dst.empty() || out.empty() || port == 0 || flows.empty()) usage("--dst, --port, --out and --flow are required");
@@ -181,7 +185,19 @@ int main(int argc, char** argv) {
         return t_start + f.start_ms * 1000000ull + (uint64_t)((unsigned __int128)f.sent * 1000000000ull / f.pps);
     };
     bool truncated = false;
+    uint64_t next_stats = 0;
+    auto writeStats = [&]() {
+        std::string tmp = stats + ".tmp";
+        FILE* fp = fopen(tmp.c_str(), "w");
+        if (!fp) return;
+        for (auto& s : sources) fprintf(fp, "%s %zu\n", s.addr.c_str(), s.recs.size());
+        if (fclose(fp) == 0) rename(tmp.c_str(), stats.c_str());
+    };
     for (;;) {
+        if (!stats.empty() && nowNs() >= next_stats) {
+            writeStats();
+            next_stats = nowNs() + stats_ms * 1000000ull;
+        }
         Flow* next = nullptr;
         uint64_t next_t = UINT64_MAX;
         for (auto& f : flows) {
@@ -218,6 +234,7 @@ int main(int argc, char** argv) {
         }
     }
 
+    if (!stats.empty()) writeStats();
     int rc = 0;
     for (auto& s : sources) {
         std::string path = out + "/" + s.addr + ".send";
