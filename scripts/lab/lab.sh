@@ -95,8 +95,14 @@ lab_up() {
     for a in "$@"; do
         lab_add_source "$a" || return 1
     done
-    # resolve the neighbour once so the first measured packet is not queued behind ARP
-    lab_tx ping -c1 -W2 -q "$LAB_RX_IP" >/dev/null || { _lab_log "no connectivity tx -> rx"; return 1; }
+    # resolve the neighbour once so the first measured packet is not queued behind
+    # ARP; the veth carrier may take a moment to come up, so retry for up to 5 s
+    local i
+    for ((i = 0; i < 25; i++)); do
+        lab_tx ping -c1 -W1 -q "$LAB_RX_IP" >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    [ "$i" -lt 25 ] || { _lab_log "no connectivity tx -> rx"; return 1; }
     _lab_log "up: $LAB_TX_NS/$LAB_TX_IF $LAB_TX_IP <-> $LAB_RX_NS/$LAB_RX_IF $LAB_RX_IP, $# extra sources"
 }
 

@@ -20,7 +20,7 @@ TB_SRC=(198.18.1.1 198.18.1.2 198.18.1.3)
 GC_SRC=(198.18.2.1 198.18.2.2)
 SW_SRC=(198.18.3.1 198.18.3.2)
 FL_SRC=(198.18.9.1)
-lab_up rle2e "${TB_SRC[@]}" "${GC_SRC[@]}" "${SW_SRC[@]}" "${FL_SRC[@]}" || e2e_fail "lab_up"
+lab_up rle2e "${TB_SRC[@]}" "${GC_SRC[@]}" "${SW_SRC[@]}" "${FL_SRC[@]}" "${E2E_PROBES[@]}" || e2e_fail "lab_up"
 
 CFG=$E2E_WORK/ratelimit.yaml
 e2e_write_config "$CFG" <<'EOF'
@@ -68,12 +68,14 @@ e2e_traffic "$OUT" \
     198.18.2.2:400:800 \
     198.18.3.1:3000:6000 \
     198.18.3.2:1500:3000 \
-    198.18.9.1:30000:60000
-cat "$OUT/receiver.summary"
+    198.18.9.1:30000:60000 \
+    $(e2e_probe_flows 2000)
+grep -v "^198\.18\.7\." "$OUT/receiver.summary"
+e2e_calibrate "$OUT"
 
 fail=0
 e2e_log "replay through the exact meters (ours = arrived at the receiver)"
-"$E2E_PY" "$E2E_LIB_DIR/e2e_replay.py" --dir "$OUT" --json "$E2E_WORK/accuracy.json" \
+"$E2E_PY" "$E2E_LIB_DIR/e2e_replay.py" --clock "$E2E_CLOCK" --dir "$OUT" --json "$E2E_WORK/accuracy.json" \
     198.18.1.1=$TB 198.18.1.2=$TB 198.18.1.3=$TB \
     198.18.2.1=$GC 198.18.2.2=$GC \
     198.18.3.1=$SW 198.18.3.2=$SW \

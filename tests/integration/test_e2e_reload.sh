@@ -16,7 +16,7 @@ set -u -o pipefail
 . "$(dirname "$0")/lib/e2e_common.sh"
 e2e_init "${1:-build}" "${2:-.}"
 
-lab_up rlrld 198.18.1.1 198.18.1.2 198.18.1.3 || e2e_fail "lab_up"
+lab_up rlrld 198.18.1.1 198.18.1.2 198.18.1.3 "${E2E_PROBES[@]}" || e2e_fail "lab_up"
 CFG=$E2E_WORK/ratelimit.yaml
 write_rule() {  # RATE BURST [extra YAML line]
     e2e_write_config "$CFG" <<EOF
@@ -37,8 +37,9 @@ fail=0
 phase() {  # NAME SRC EXACT_SPEC
     local out=$E2E_WORK/$1
     e2e_stats >"$E2E_WORK/$1.before.json" || e2e_fail "cannot read pinned rl_stats"
-    e2e_traffic "$out" "$2:1700:2550"
-    "$E2E_PY" "$E2E_LIB_DIR/e2e_replay.py" --dir "$out" "$2=$3" || fail=1
+    e2e_traffic "$out" "$2:1700:2550" $(e2e_probe_flows 1500)
+    e2e_calibrate "$out"
+    "$E2E_PY" "$E2E_LIB_DIR/e2e_replay.py" --clock "$E2E_CLOCK" --dir "$out" "$2=$3" || fail=1
     e2e_check_counters "$E2E_WORK/$1.before.json" "$out" "r=$2" || fail=1
 }
 

@@ -57,7 +57,36 @@ e2e_init() {
     trap 'exit 130' INT TERM
 }
 
-# e2e_write_config FILE: the common header, then stdin (rules etc.).
+# Clock probes (see xdp_clock.py): one packet each from fresh keys of rule
+# "probe", which e2e_write_config appends to every config's rules list.
+E2E_PROBES=()
+for ((_i = 1; _i <= 24; _i++)); do E2E_PROBES+=("198.18.7.$_i"); done
+E2E_CLOCK=after
+
+# e2e_probe_flows SPAN_MS: flows for the probes, spread over SPAN_MS (one packet each).
+e2e_probe_flows() {
+    local span=${1:-2000} i
+    for i in "${!E2E_PROBES[@]}"; do
+        echo "${E2E_PROBES[$i]}:1000:1:$((span * i / ${#E2E_PROBES[@]}))"
+    done
+}
+
+# e2e_calibrate OUTDIR: measures XDP time - sender's t_before on the probes of
+# that phase; sets E2E_CLOCK=offset:<median ns> for e2e_replay.py.
+e2e_calibrate() {
+    local id res
+    id=$("$E2E_PY" -c "import sys; sys.path.insert(0, '$E2E_LIB_DIR'); import pinned_stats as p
+n = {v: k for k, v in p.rule_names('$LAB_PIN_DIR').items()}; print(n.get('probe', ''))")
+    [ -n "$id" ] || e2e_fail "rule 'probe' not found in the pinned rl_rulemeta (rule names)"
+    res=$("$E2E_PY" "$E2E_LIB_DIR/xdp_clock.py" "$LAB_PIN_DIR" "$1" "$id" 1000000 "${E2E_PROBES[@]}") ||
+        e2e_fail "clock calibration failed: $res"
+    echo "$res" >"$1/xdp_clock.json"
+    E2E_CLOCK=offset:$("$E2E_PY" -c 'import json,sys; print(json.loads(sys.argv[1])["offset_ns"])' "$res")
+    "$E2E_PY" -c 'import json,sys; r=json.loads(sys.argv[1]); print("XDP clock vs sender: %d probes, xdp - t_before: min %d p10 %d median %d p90 %d max %d ns; %d after sendto returned, %d before it started" % (r["n"], r["min"], r["p10"], r["offset_ns"], r["p90"], r["max"], r["after_t1"], r["before_t0"]))' "$res"
+}
+
+# e2e_write_config FILE: the common header, then stdin (rules etc.; must end
+# inside the rules: list), then the clock-probe rule.
 e2e_write_config() {
     {
         cat <<EOF
@@ -73,6 +102,13 @@ metrics:
 log_level: debug
 EOF
         cat
+        cat <<EOF
+  - name: probe
+    sources: [198.18.7.0/24]
+    algorithm: token_bucket
+    rate: 1000/s
+    burst: 50
+EOF
     } >"$1"
 }
 
@@ -117,7 +153,7 @@ e2e_stop_daemon() {
     local sig=${1:-TERM} rc
     [ -n "$E2E_DAEMON_PID" ] || return 0
     kill -"$sig" "$E2E_DAEMON_PID"
-    wait "$E2E_DAEMON_PID"
+    { wait "$E2E_DAEMON_PID"; } 2>/dev/null   # no "Killed" job notice
     rc=$?
     E2E_DAEMON_PID=
     if [ "$sig" = TERM ] && [ "$rc" -ne 0 ]; then e2e_fail "ratelimitd exited with status $rc on SIGTERM"; fi
@@ -138,7 +174,7 @@ e2e_traffic() {
     lab_tx "$SENDER" --dst "$LAB_RX_IP" --port "$E2E_PORT" --out "$out" --max-seconds 60 "${args[@]}" \
         >"$out/sender.log" 2>&1
     rc=$?
-    cat "$out/sender.log"
+    grep -v "^rl_sender: 198\.18\.7\." "$out/sender.log"   # probes: see e2e_calibrate
     [ "$rc" -eq 0 ] || e2e_fail "sender failed (status $rc)"
     grep -q ' errors [1-9]' "$out/sender.log" && e2e_fail "sendto errors (see above)"
     sleep 0.3   # let the last packets reach the socket

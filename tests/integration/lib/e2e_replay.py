@@ -31,18 +31,23 @@ all arithmetic is on Python integers (exact, unbounded), times in ns scaled so
 that no division is ever needed.
 
 Clock: each packet has two CLOCK_MONOTONIC stamps, before and after sendto().
-The XDP program's bpf_ktime_get_ns() falls between them, near the end: on veth
-the program runs in the NAPI poll that the softirq at the end of the transmit
-path executes, so "after" (the default) is the closer estimate; the gap between
-the stamps is ~5-15 us, mostly the sender's UDP/IP transmit path before XDP.
-The report also shows what the meter admits with the other stamp.
+On veth the XDP program runs in the NAPI poll that the softirq at the end of
+the transmit path executes, so its bpf_ktime_get_ns() usually falls between
+them (~5-7 us after t_before here, then ~5 us of receive path before sendto
+returns). The tests measure that offset in the same run with the real program
+(xdp_clock.py) and replay with --clock offset:<measured>; "before"/"after" are
+the raw stamps. A packet right at a conformance boundary can still go either
+way (jitter of the offset): hence the per-packet mismatch allowance.
 
 Per source it asserts:
   1. |arrived - admitted_by_exact_meter| <= --count-tolerance;
-  2. packets that arrived but the meter rejects, plus packets the meter admits
-     that did not arrive, are at most --max-mismatch-frac of packets sent (the
-     XDP program stamps arrival a few microseconds after the sender's stamp, so
-     a packet right at a conformance boundary may go either way);
+  2. which packets arrived matches, packet by packet in send order: after every
+     packet, |arrived so far - admitted so far by the exact meter| <= the same
+     tolerance. So a mismatch is only ever a displaced token (the XDP program
+     gave it to a neighbour of the packet the exact meter gave it to, because
+     the conformance boundary fell within the clock jitter of a packet, or
+     because softirq processing was deferred under load) and never drift.
+     Mismatched packets and how long tokens stayed displaced are reported.
   3. the receiver saw no duplicates and no socket drops (else "did not arrive"
      would not mean "dropped by XDP").
 Exit status 0 if every assertion holds, 1 otherwise. Prints one table line per source.
@@ -192,16 +197,49 @@ def read_summary(path):
     return out
 
 
+def prefix_diff(sent, arrived, admitted):
+    """Walks the packets in send order. Returns (max |arrived so far - admitted so
+    far|, list of displacement durations in ns: from a packet where the running
+    counts part to the packet where they meet again)."""
+    d, worst, start, spans = 0, 0, None, []
+    for pid, t0, _, _ in sent:
+        d += (pid in arrived) - (pid in admitted)
+        worst = max(worst, abs(d))
+        if d and start is None:
+            start = t0
+        elif not d and start is not None:
+            spans.append(t0 - start)
+            start = None
+    return worst, spans
+
+
+def clock(name):
+    if name == "before":
+        return lambda t0, t1: t0
+    if name == "after":
+        return lambda t0, t1: t1
+    if name.startswith("offset:"):
+        d = int(name.split(":", 1)[1])
+        return lambda t0, t1: min(max(t0 + d, t0), t1)
+    raise SystemExit("e2e_replay: bad --clock %r" % name)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True, action="append")
-    ap.add_argument("--clock", choices=["before", "after"], default="after")
+    ap.add_argument("--clock", action="append",
+                    help="before | after | offset:NS (t_before + NS, clamped to [t_before, t_after]);"
+                         " once for all --dir, or once per --dir in the same order (default after)")
     ap.add_argument("--count-tolerance", type=int, default=1)
-    ap.add_argument("--max-mismatch-frac", type=float, default=0.02)
     ap.add_argument("--json")
     ap.add_argument("sources", nargs="+", metavar="SRC=SPEC")
     a = ap.parse_args()
 
+    clocks = a.clock or ["after"]
+    if len(clocks) == 1:
+        clocks = clocks * len(a.dir)
+    if len(clocks) != len(a.dir):
+        raise SystemExit("e2e_replay: give --clock once or once per --dir")
     summaries = [read_summary(d + "/receiver.summary") for d in a.dir]
     ok = True
     results = []
@@ -209,8 +247,9 @@ def main():
         if summary.get("socket_drops", [0])[0] != 0:
             print("FAIL %s: receiver socket drops: %d (arrivals cannot be trusted)" % (d, summary["socket_drops"][0]))
             ok = False
-    print("%-14s %-28s %7s %9s %9s %6s %9s %9s  %s" % (
-        "source", "meter", "sent", "arrived", "exact", "diff", "only_xdp", "only_ref", "verdict"))
+    print("%-11s %-24s %6s %7s %7s %5s %7s %8s %8s %9s %9s  %s" % (
+        "source", "meter", "sent", "arrived", "exact", "diff", "maxdiff", "only_xdp", "only_ref",
+        "disp_med", "disp_max", "verdict"))
     for item in a.sources:
         src, spec = item.split("=", 1)
         # packet identity: (phase, seq); rows: (id, t_before, t_after)
@@ -220,39 +259,46 @@ def main():
                 rows = read_send("%s/%s.send" % (d, src))
             except FileNotFoundError:
                 continue  # this source did not send in this phase
-            sent += [((i, q), t0, t1) for q, t0, t1 in rows]
+            est = clock(clocks[i])
+            sent += [((i, q), t0, t1, est(t0, t1)) for q, t0, t1 in rows]
             arrived |= {(i, q) for q in read_recv("%s/%s.recv" % (d, src))}
             dups += summaries[i].get(src, [0, 0])[1]
         meter = make_meter(spec)
-        col = 1 if a.clock == "before" else 2
         admitted = set()
         for row in sent:
-            if meter.offer(row[col]):
+            if meter.offer(row[3]):
                 admitted.add(row[0])
-        # the other clock, for the report only
-        meter2 = make_meter(spec)
-        admitted_other = sum(1 for row in sent if meter2.offer(row[3 - col]))
+        # the raw stamps, for the report only
+        admitted_by = {}
+        for name in ("before", "after"):
+            m2, f2 = make_meter(spec), clock(name)
+            admitted_by[name] = sum(1 for row in sent if m2.offer(f2(row[1], row[2])))
         diff = len(arrived) - len(admitted)
-        only_xdp = len(arrived - admitted)
-        only_ref = len(admitted - arrived)
+        only_xdp, only_ref = len(arrived - admitted), len(admitted - arrived)
+        worst, spans = prefix_diff(sent, arrived, admitted)
+        spans.sort()
+        span_med = spans[len(spans) // 2] / 1e3 if spans else 0.0
+        span_max = spans[-1] / 1e3 if spans else 0.0
         unknown = len(arrived - {r[0] for r in sent})
         fails = []
         if abs(diff) > a.count_tolerance:
             fails.append("count differs by %d > %d" % (diff, a.count_tolerance))
-        limit = max(2, int(a.max_mismatch_frac * len(sent)))
-        if only_xdp + only_ref > limit:
-            fails.append("%d per-packet mismatches > %d" % (only_xdp + only_ref, limit))
+        if worst > a.count_tolerance:
+            fails.append("running counts parted by %d > %d packets" % (worst, a.count_tolerance))
         if dups or unknown:
             fails.append("%d duplicates, %d unknown seqs" % (dups, unknown))
         if not sent:
             fails.append("nothing sent")
         verdict = "ok" if not fails else "FAIL: " + "; ".join(fails)
         ok = ok and not fails
-        print("%-14s %-28s %7d %9d %9d %+6d %9d %9d  %s" % (
-            src, spec, len(sent), len(arrived), len(admitted), diff, only_xdp, only_ref, verdict))
+        print("%-11s %-24s %6d %7d %7d %+5d %7d %8d %8d %7.0fus %7.0fus  %s" % (
+            src, spec, len(sent), len(arrived), len(admitted), diff, worst, only_xdp, only_ref,
+            span_med, span_max, verdict))
         results.append({"source": src, "meter": spec, "sent": len(sent), "arrived": len(arrived),
-                        "exact": len(admitted), "exact_other_clock": admitted_other, "diff": diff,
-                        "only_xdp": only_xdp, "only_ref": only_ref, "ok": not fails})
+                        "exact": len(admitted), "exact_before": admitted_by["before"], "exact_after": admitted_by["after"], "diff": diff,
+                        "max_running_diff": worst, "only_xdp": only_xdp, "only_ref": only_ref,
+                        "displaced_runs": len(spans), "displaced_median_us": span_med,
+                        "displaced_max_us": span_max, "ok": not fails})
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -4,6 +4,7 @@ pinned (bpftool), so that tests can check them while the daemon is down.
 
     pinned_stats.py PIN_DIR stats     {"<rule name or id>": {"id": N, "<reason>": packets, ...}, ...}
     pinned_stats.py PIN_DIR blocks    [{"addr": "198.18.4.1", "rule_id": N, "until_ns": N}, ...]
+    pinned_stats.py PIN_DIR state     [{"addr", "rule_id", "tier", "prefix", "w0", "w1", "meta"}, ...]
     pinned_stats.py PIN_DIR check BEFORE.json RULE:SENT:ARRIVED ...
         asserts, per rule, that the counters grew since BEFORE.json (an earlier
         `stats` output, or {} ) by exactly SENT packets over all reasons and by
@@ -92,6 +93,16 @@ def blocks(pin):
     return res
 
 
+def state(pin):
+    res = []
+    for e in dump(pin + "/rl_state4"):
+        kb, vb = raw_bytes(e["key"]), raw_bytes(e["value"])
+        w0, w1, seen, meta = struct.unpack_from("<QQII", vb, 0)
+        res.append({"addr": socket.inet_ntoa(kb[0:4]), "rule_id": struct.unpack_from("<H", kb, 4)[0],
+                    "tier": kb[6], "prefix": kb[7], "w0": w0, "w1": w1, "meta": meta})
+    return res
+
+
 def check(pin, before_path, specs):
     before = json.load(open(before_path))
     now = stats(pin)
@@ -119,10 +130,11 @@ def check(pin, before_path, specs):
 def main(argv):
     if len(argv) >= 4 and argv[2] == "check":
         return check(argv[1], argv[3], argv[4:])
-    if len(argv) != 3 or argv[2] not in ("stats", "blocks"):
+    cmds = {"stats": stats, "blocks": blocks, "state": state}
+    if len(argv) != 3 or argv[2] not in cmds:
         print(__doc__, file=sys.stderr)
         return 2
-    print(json.dumps(stats(argv[1]) if argv[2] == "stats" else blocks(argv[1]), sort_keys=True))
+    print(json.dumps(cmds[argv[2]](argv[1]), sort_keys=True))
     return 0
 
 
