@@ -3,7 +3,8 @@
 # namespaces joined by a veth, scripts/lab/lab.sh), ratelimitd with its BUILT-IN
 # default configuration (no config file: every source address limited to
 # 1000 packets/s with a burst of 2000) attached to the receiving veth, and five
-# senders at different rates. A table refreshes every second with, per source,
+# senders at different rates. Sources over the limit pass everything until their
+# burst of 2000 is spent (the flood in 0.1 s, 1500/s after 4 s), then 1000/s. A table refreshes every second with, per source,
 # what was offered, what passed and what XDP dropped, plus the daemon's own
 # counters. Everything is torn down at the end, on Ctrl-C and on errors.
 #
@@ -96,46 +97,61 @@ note_pid "$SEND_PID" rl_sender
 
 # One table per second: from the sender's and receiver's live counts and the
 # daemon's per-reason counters (control socket `stats`).
-show() {
+show() {  # ELAPSED_S | final
     local elapsed=$1
     ctl stats >"$WORK/ctl.json" 2>/dev/null || echo '{}' >"$WORK/ctl.json"
     "$PY" - "$WORK" "$elapsed" "$SECONDS_TOTAL" "${SOURCES[*]}" "${RATES[*]}" "${LABELS[*]// /_}" <<'EOF'
 import json, os, sys
-work, elapsed, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-srcs, rates, labels = sys.argv[4].split(), sys.argv[5].split(), sys.argv[6].split()
+work, elapsed, total = sys.argv[1], sys.argv[2], int(sys.argv[3])
+srcs, rates, labels = sys.argv[4].split(), [int(r) for r in sys.argv[5].split()], sys.argv[6].split()
+final = elapsed == "final"
 def counts(name):
-    d = {}
+    d, t = {}, 0
     try:
         for line in open(os.path.join(work, name)):
             a, n = line.split()
-            d[a] = int(n)
+            if a == "t":
+                t = int(n)
+            else:
+                d[a] = int(n)
     except FileNotFoundError:
         pass
-    return d
-sent, recv = counts("send.stats"), counts("recv.stats")
+    return d, t
+(sent, t_send), (recv, t_recv) = counts("send.stats"), counts("recv.stats")
+# The two files are snapshots taken at different instants: bring the sender's
+# counts to the receiver's instant at the offered rate (paced, so exact to ~1).
+est = {}
+for a, r in zip(srcs, rates):
+    s = sent.get(a, 0)
+    if not final and t_send and t_recv:
+        s = int(round(s + r * (t_recv - t_send) / 1e9))
+    est[a] = min(max(s, recv.get(a, 0)), r * total)
 prev_path = os.path.join(work, "prev.json")
-prev = json.load(open(prev_path)) if os.path.exists(prev_path) else {}
-json.dump({"sent": sent, "recv": recv}, open(prev_path, "w"))
+prev = json.load(open(prev_path)) if os.path.exists(prev_path) else {"sent": {}, "recv": {}, "t": 0}
+json.dump({"sent": est, "recv": recv, "t": t_recv}, open(prev_path, "w"))
+dt = (t_recv - prev["t"]) / 1e9 if prev["t"] and t_recv > prev["t"] else 0
 out = []
-if sys.stdout.isatty():
+if sys.stdout.isatty() and not final:
     out.append("\033[H\033[2J")
-out.append("ratelimit demo  t=%ds/%ds  built-in default: 1000 packets/s per source, burst 2000  (Ctrl-C stops)\n" % (elapsed, total))
-out.append("%-13s %-11s %8s | %10s %10s | %10s %10s %6s\n" % ("source", "", "offered", "pass/s", "drop/s", "passed", "dropped", "drop%"))
+when = "final" if final else "t=%ds/%ds" % (min(int(elapsed), total), total)
+out.append("ratelimit demo  %s  built-in default: 1000 packets/s per source, burst 2000  (Ctrl-C stops)\n" % when)
+out.append("%-13s %-11s %8s | %9s %9s | %9s %9s %9s %6s\n" % (
+    "source", "", "offered", "pass/s", "drop/s", "sent", "passed", "dropped", "drop%"))
 for a, r, l in zip(srcs, rates, labels):
-    s, v = sent.get(a, 0), recv.get(a, 0)
-    ps, pv = prev.get("sent", {}).get(a, 0), prev.get("recv", {}).get(a, 0)
-    ds, dv = s - ps, v - pv
-    out.append("%-13s %-11s %7s/s | %10d %10d | %10d %10d %5.1f%%\n" % (
-        a, l.replace("_", " "), r, dv, max(ds - dv, 0), v, max(s - v, 0), 100.0 * (s - v) / s if s else 0))
+    s, v = est[a], recv.get(a, 0)
+    ps, pv = prev["sent"].get(a, 0), prev["recv"].get(a, 0)
+    pr = "%9.0f %9.0f" % ((v - pv) / dt, ((s - v) - (ps - pv)) / dt) if dt and not final else "%9s %9s" % ("-", "-")
+    out.append("%-13s %-11s %6d/s | %s | %9d %9d %9d %5.1f%%\n" % (
+        a, l.replace("_", " "), r, pr, s, v, s - v, 100.0 * (s - v) / s if s else 0))
 try:
     res = json.load(open(os.path.join(work, "ctl.json"))).get("result", {})
     for rule in res.get("rules", []):
         reasons = {k: v.get("packets", 0) for k, v in rule.get("reasons", {}).items() if v.get("packets", 0)}
         if reasons:
-            out.append("daemon rule %-10s %s\n" % (rule.get("name", rule.get("id")),
+            out.append("ratelimitd rule %-8s %s\n" % (rule.get("name", rule.get("id")),
                        "  ".join("%s=%d" % kv for kv in sorted(reasons.items()))))
 except (ValueError, AttributeError):
-    out.append("daemon: stats unavailable\n")
+    out.append("ratelimitd: stats unavailable\n")
 sys.stdout.write("".join(out))
 sys.stdout.flush()
 EOF
@@ -151,6 +167,7 @@ send_rc=$?
 sleep 0.3
 lab_stop_pid "$RECV_PID" 5
 echo
+show final
 echo "demo: sender: $(tr '\n' ';' <"$WORK/sender.log")"
 echo "demo: receiver: $(tr '\n' ' ' <"$WORK/receiver.summary" 2>/dev/null)"
 if [ -x "$RLCTL" ]; then

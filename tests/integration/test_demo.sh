@@ -44,8 +44,8 @@ cat "$WORK/demo1.log"
 [ "$rc" -eq 0 ] || { echo "FAIL: demo exited with $rc"; fail=1; }
 [ -s "$WORK/state1" ] || { echo "FAIL: demo wrote no DEMO_STATE"; exit 1; }
 grep -q '^ratelimit demo  t=' "$WORK/demo1.log" || { echo "FAIL: no live table printed"; fail=1; }
-# last table: "198.18.10.5  flood  20000/s | pass/s drop/s | passed dropped drop%"
-last_dropped() { grep "^$1 " "$WORK/demo1.log" | tail -n1 | awk -F'|' '{print $3}' | awk '{print $2}'; }
+# last table: "198.18.10.5  flood  20000/s | pass/s drop/s | sent passed dropped drop%"
+last_dropped() { grep "^$1 " "$WORK/demo1.log" | tail -n1 | awk -F'|' '{print $3}' | awk '{print $3}'; }
 flood_drop=$(last_dropped 198.18.10.5)
 under_drop=$(last_dropped 198.18.10.1)
 echo "flood source dropped: ${flood_drop:-?}; under-limit source dropped: ${under_drop:-?}"

@@ -7,8 +7,9 @@
 //   DIR/<SRC>.recv     one arrived sequence number per line, in arrival order
 //   DIR/receiver.summary  "SRC received duplicates" per source, then "socket_drops N"
 // DIR/receiver.ready is created once the socket is bound. With --stats, FILE is
-// replaced (rename) every --stats-ms with "SRC received" lines: live counts for
-// the demo. socket_drops (SO_RXQ_OVFL) must be 0 for a test to trust "did not
+// replaced (rename) every --stats-ms and at exit with "t CUT_NS" then
+// "SRC received" lines: live counts for the demo, of packets sent before
+// CUT_NS = now - 100 ms (at exit: all of them). socket_drops (SO_RXQ_OVFL) must be 0 for a test to trust "did not
 // arrive" as "dropped by XDP".
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <string>
 #include <vector>
@@ -45,7 +47,14 @@ uint64_t nowNs() {
     exit(2);
 }
 
+// Live counts are of packets SENT before a cut-off 100 ms in the past (by the
+// send time in the payload): by then each has arrived or been dropped, so
+// "sent before the cut-off" minus this count is exactly what XDP dropped.
+constexpr uint64_t kSettleNs = 100000000;
+
 struct PerSource {
+    std::deque<uint64_t> pending;   // send_ns of arrived packets newer than the cut-off
+    uint64_t settled = 0;           // arrived packets sent before the cut-off
     std::vector<uint64_t> seqs;
     std::vector<bool> seen;
     uint64_t duplicates = 0;
@@ -135,16 +144,25 @@ int main(int argc, char** argv) {
             if (s.seen[p.seq]) { s.duplicates++; continue; }
             s.seen[p.seq] = true;
             s.seqs.push_back(p.seq);
+            if (!stats.empty()) s.pending.push_back(p.send_ns);
         }
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             return perror("recvmmsg"), 1;
-        if (!stats.empty() && nowNs() >= next_stats) {
-            std::string text;
+        if (!stats.empty() && (nowNs() >= next_stats || g_stop || nowNs() >= deadline)) {
             char line[96];
+            bool last = g_stop || nowNs() >= deadline;
+            uint64_t cut = last ? UINT64_MAX : nowNs() - kSettleNs;
+            snprintf(line, sizeof(line), "t %llu\n", (unsigned long long)(last ? nowNs() : cut));
+            std::string text = line;
             for (auto& [src, s] : per) {
                 char a[INET_ADDRSTRLEN];
                 inet_ntop(AF_INET, &src, a, sizeof(a));
-                snprintf(line, sizeof(line), "%s %zu\n", a, s.seqs.size());
+                // arrival order is send order per source (one sending thread)
+                while (!s.pending.empty() && s.pending.front() < cut) {
+                    s.pending.pop_front();
+                    s.settled++;
+                }
+                snprintf(line, sizeof(line), "%s %llu\n", a, (unsigned long long)s.settled);
                 text += line;
             }
             writeFile(stats, text);

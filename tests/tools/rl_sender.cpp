@@ -19,7 +19,8 @@
 // (CLOCK_MONOTONIC around sendto(); on veth the XDP program runs in between,
 // see lab.sh). A sendto() that fails is not recorded and is counted in the summary.
 // Payload: struct Probe (tests/tools/probe.hpp). With --stats, FILE is replaced
-// (rename) every --stats-ms with "SRC sent" lines: live counts for the demo.
+// (rename) every --stats-ms, and at the end, with "t NOW_NS" then "SRC sent"
+// lines: live counts for the demo.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -190,6 +191,7 @@ int main(int argc, char** argv) {
         std::string tmp = stats + ".tmp";
         FILE* fp = fopen(tmp.c_str(), "w");
         if (!fp) return;
+        fprintf(fp, "t %llu\n", (unsigned long long)nowNs());
         for (auto& s : sources) fprintf(fp, "%s %zu\n", s.addr.c_str(), s.recs.size());
         if (fclose(fp) == 0) rename(tmp.c_str(), stats.c_str());
     };
