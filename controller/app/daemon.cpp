@@ -37,13 +37,6 @@ bool fileExists(const std::string& p) {
     return ::stat(p.c_str(), &st) == 0;
 }
 
-std::string readFile(const std::string& p) {
-    std::ifstream f(p);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
 void printErrors(const std::string& path, const std::vector<ConfigError>& errors) {
     for (const auto& e : errors)
         fprintf(stderr, "%s:%d:%d: error: %s\n", path.c_str(), e.line, e.column, e.message.c_str());
@@ -190,6 +183,10 @@ uint64_t Daemon::nowNs() const { return monoNs(); }
 
 Status Daemon::loadInitialConfig() {
     config_path_ = args_.config_path;
+    if (char* abs = realpath(config_path_.c_str(), nullptr)) {  // reloads must not depend on the cwd
+        config_path_ = abs;
+        free(abs);
+    }
     if (fileExists(config_path_)) {
         ParseOutcome out = parseConfigFile(config_path_);
         if (!out.errors.empty() || !out.config) {

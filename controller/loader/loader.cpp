@@ -30,8 +30,12 @@ constexpr const char* kProgName = "rl_xdp";
 constexpr const char* kProgPin = "prog";
 constexpr const char* kDefaultBpffs = "/sys/fs/bpf";
 
+// While libxdp probes for its dispatcher (refused on kernels without freplace),
+// libbpf warnings about that probe are expected: log them at debug level.
+thread_local bool g_probing = false;
+
 int libbpfPrint(enum libbpf_print_level level, const char* fmt, va_list ap) {
-    LogLevel l = level == LIBBPF_WARN ? LogLevel::Warn : LogLevel::Debug;
+    LogLevel l = level == LIBBPF_WARN && !g_probing ? LogLevel::Warn : LogLevel::Debug;
     if (static_cast<int>(l) < static_cast<int>(logLevel())) return 0;
     logVa(l, fmt, ap);
     return 0;
@@ -311,7 +315,9 @@ Result<Attachment> Loader::attach(const std::string& ifname, XdpMode mode) {
         if (mode != XdpMode::Native) tries.push_back(XDP_MODE_SKB);
         int err = 0;
         for (auto m : tries) {
+            g_probing = true;
             err = xdp_program__attach(xp, a.ifindex, m, 0);
+            g_probing = false;
             if (err == 0) {
                 a.mode = m == XDP_MODE_NATIVE ? "native" : "generic";
                 break;
