@@ -140,7 +140,7 @@ out.append("%-13s %-11s %8s | %9s %9s | %9s %9s %9s %6s\n" % (
 for a, r, l in zip(srcs, rates, labels):
     s, v = est[a], recv.get(a, 0)
     ps, pv = prev["sent"].get(a, 0), prev["recv"].get(a, 0)
-    pr = "%9.0f %9.0f" % ((v - pv) / dt, ((s - v) - (ps - pv)) / dt) if dt and not final else "%9s %9s" % ("-", "-")
+    pr = "%9.0f %9.0f" % (max(v - pv, 0) / dt, max((s - v) - (ps - pv), 0) / dt) if dt and not final else "%9s %9s" % ("-", "-")
     out.append("%-13s %-11s %6d/s | %s | %9d %9d %9d %5.1f%%\n" % (
         a, l.replace("_", " "), r, pr, s, v, s - v, 100.0 * (s - v) / s if s else 0))
 try:
@@ -159,8 +159,16 @@ EOF
 
 start=$(date +%s)
 while kill -0 "$SEND_PID" 2>/dev/null; do
+    top_pid=
+    if [ -x "$RLCTL" ]; then
+        # the daemon's own per-source view (sampled top talkers), measured meanwhile
+        "$RLCTL" --socket "$SOCK" top --once -n 5 --interval 900ms >"$WORK/top.txt" 2>&1 &
+        top_pid=$!
+    fi
     sleep 1
+    [ -n "$top_pid" ] && wait "$top_pid"
     show $(($(date +%s) - start))
+    [ -s "$WORK/top.txt" ] && { echo "ratelimitctl top:"; sed 's/^/  /' "$WORK/top.txt"; }
 done
 wait "$SEND_PID"
 send_rc=$?
@@ -171,8 +179,8 @@ show final
 echo "demo: sender: $(tr '\n' ';' <"$WORK/sender.log")"
 echo "demo: receiver: $(tr '\n' ' ' <"$WORK/receiver.summary" 2>/dev/null)"
 if [ -x "$RLCTL" ]; then
-    echo "demo: ratelimitctl top:"
-    lab_rx "$RLCTL" --socket "$SOCK" top 2>&1 | head -n 12
+    echo "demo: ratelimitctl stats:"
+    "$RLCTL" --socket "$SOCK" stats 2>&1 | head -n 12
 fi
 [ "$send_rc" -eq 0 ] || die "sender exited with status $send_rc"
 echo "demo: done"
