@@ -33,9 +33,12 @@
 #   - native (driver) mode on the receiving veth works for packets that the
 #     sender namespace's stack transmits into the peer: veth_xmit hands the skb to
 #     the receiving side's NAPI ring and the program runs in that NAPI poll
-#     (XDP_PASS -> normal stack, XDP_DROP -> freed). Loading a program there also
-#     makes the kernel clear GSO/TSO on the peer (veth_xdp_set), so every frame the
-#     program sees is one MTU-sized packet; nothing needs to be disabled by hand.
+#     (XDP_PASS -> normal stack, XDP_DROP -> freed). Loading a program there
+#     makes the kernel turn TSO off on the peer (checked with ethtool -k on 6.18:
+#     tx0 tcp-segmentation-offload on -> off; GSO stays on, which segments in
+#     software before veth_xmit), so every frame the program sees is one
+#     MTU-sized packet; GRO is off on both ends by default and is not needed.
+#     Nothing has to be disabled by hand.
 #   - the "peer needs an XDP program or GRO enabled" rule applies only to frames
 #     *redirected* into a veth (ndo_xdp_xmit): without NAPI on the peer they are
 #     dropped. The lab never redirects, so it does not need it.
