@@ -8,7 +8,7 @@
 #   3. config rewritten with an error, `reload`     -> rejected with EINVAL and the
 #                                                     error; generation unchanged,
 #                                                     daemon alive, traffic still 400/s, 20
-# Each phase: |arrived - exact token bucket| <= 1 and per-packet agreement (see
+# Each phase: |arrived - exact token bucket| <= 1 and running-count agreement (see
 # e2e_replay.py); the pinned counters grew by exactly the packets sent.
 #
 # Usage: test_e2e_reload.sh BUILD_DIR SOURCE_DIR

@@ -138,7 +138,8 @@ e2e_start_daemon() {
     for ((i = 0; i < 150; i++)); do
         kill -0 "$E2E_DAEMON_PID" 2>/dev/null || { wait "$E2E_DAEMON_PID"; e2e_fail "ratelimitd exited during start-up (status $?)"; }
         if [ -S "$E2E_SOCK" ] && e2e_ctl status >/dev/null 2>&1 && [ -n "$(e2e_xdp_prog_id)" ]; then
-            e2e_log "ratelimitd pid $E2E_DAEMON_PID up, XDP prog $(e2e_xdp_prog_id) on $LAB_RX_NS/$LAB_RX_IF"
+            e2e_log "ratelimitd pid $E2E_DAEMON_PID up, XDP prog $(e2e_xdp_prog_id) on $LAB_RX_NS/$LAB_RX_IF," \
+                "mode $(e2e_ctl status | "$E2E_PY" -c 'import json,sys; print(",".join(i.get("mode","?") for i in json.load(sys.stdin)["result"].get("interfaces",[])))')"
             return 0
         fi
         sleep 0.1

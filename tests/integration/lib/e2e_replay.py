@@ -42,8 +42,12 @@ way (jitter of the offset): hence the per-packet mismatch allowance.
 Per source it asserts:
   1. |arrived - admitted_by_exact_meter| <= --count-tolerance;
   2. which packets arrived matches, packet by packet in send order: after every
-     packet, |arrived so far - admitted so far by the exact meter| <= the same
-     tolerance. So a mismatch is only ever a displaced token (the XDP program
+     packet, |arrived so far - admitted so far by the exact meter| <=
+     --running-tolerance (default 2: under heavy load the kernel defers the
+     veth NAPI poll to ksoftirqd, and a flood's XDP times then lag their send
+     stamps by more than one token interval; observed once in four runs at load
+     average 10 on 2 cores, never on a quiet machine).
+     So a mismatch is only ever a displaced token (the XDP program
      gave it to a neighbour of the packet the exact meter gave it to, because
      the conformance boundary fell within the clock jitter of a packet, or
      because softirq processing was deferred under load) and never drift.
@@ -231,6 +235,7 @@ def main():
                     help="before | after | offset:NS (t_before + NS, clamped to [t_before, t_after]);"
                          " once for all --dir, or once per --dir in the same order (default after)")
     ap.add_argument("--count-tolerance", type=int, default=1)
+    ap.add_argument("--running-tolerance", type=int, default=2)
     ap.add_argument("--json")
     ap.add_argument("sources", nargs="+", metavar="SRC=SPEC")
     a = ap.parse_args()
@@ -283,8 +288,8 @@ def main():
         fails = []
         if abs(diff) > a.count_tolerance:
             fails.append("count differs by %d > %d" % (diff, a.count_tolerance))
-        if worst > a.count_tolerance:
-            fails.append("running counts parted by %d > %d packets" % (worst, a.count_tolerance))
+        if worst > a.running_tolerance:
+            fails.append("running counts parted by %d > %d packets" % (worst, a.running_tolerance))
         if dups or unknown:
             fails.append("%d duplicates, %d unknown seqs" % (dups, unknown))
         if not sent:
