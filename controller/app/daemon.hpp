@@ -116,7 +116,7 @@ private:
     CmdResult cmdTop(const Json& args);
     CmdResult cmdStats();
     CmdResult cmdReload(const Json& args);
-    CmdResult cmdConfigCheck(const Json& args);
+    CmdResult cmdConfigCheck(const Json& args, const Peer& peer);
     CmdResult cmdAttach(const Json& args);
     CmdResult cmdDetach(const Json& args);
     CmdResult subscribe(ConnId conn, const Request& req);
