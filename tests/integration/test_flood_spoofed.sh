@@ -27,7 +27,7 @@
 set -euo pipefail
 
 BUILD=${1:?build dir}
-TOOL="$BUILD/tests/rl_flood_tool"
+TOOL="$BUILD/tests/tools/rl_flood_tool"
 [[ $(id -u) -eq 0 ]] || { echo "SKIP: needs root"; exit 77; }
 [[ -x $TOOL ]] || { echo "SKIP: $TOOL not built"; exit 77; }
 mountpoint -q /sys/fs/bpf || { echo "SKIP: bpffs not mounted at /sys/fs/bpf"; exit 77; }
