@@ -15,7 +15,7 @@ namespace ratelimit {
 
 // Entries fetched per BPF_MAP_LOOKUP_BATCH syscall. Bounds the scratch buffers
 // (keys + values) to a few hundred KiB for the state maps.
-inline constexpr uint32_t kBatchEntries = 8192;
+inline constexpr uint32_t kBatchEntries = 65536;
 
 struct MapInfo {
     uint32_t type = 0;
