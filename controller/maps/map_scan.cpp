@@ -12,8 +12,18 @@
 namespace ratelimit {
 namespace {
 
-// Per-CPU values are laid out with an 8-byte stride per CPU.
-constexpr size_t roundUp8(size_t n) { return (n + 7) & ~size_t{7}; }
+struct MapInfo {
+    uint32_t key_size = 0;
+    uint32_t value_size = 0;
+    uint32_t max_entries = 0;
+};
+Result<MapInfo> mapInfo(int fd) {
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+        return sysError("bpf_obj_get_info_by_fd", "map fd " + std::to_string(fd));
+    return MapInfo{info.key_size, info.value_size, info.max_entries};
+}
 
 // Batch tokens are a bucket index (hash) or key (array): room for either.
 constexpr size_t kBatchTokenBytes = 64;
@@ -50,81 +60,7 @@ Status forEachBatch(int fd, const MapInfo& info, size_t value_bytes, Fn&& fn) {
     }
 }
 
-template <typename T>
-Result<std::vector<T>> readArray(int fd, uint32_t entries, const char* what) {
-    std::vector<T> out(entries);
-    for (uint32_t i = 0; i < entries; i++) {
-        if (bpf_map_lookup_elem(fd, &i, &out[i]) < 0)
-            return sysError("bpf_map_lookup_elem", std::string(what) + "[" + std::to_string(i) + "]");
-    }
-    return out;
-}
-
 }  // namespace
-
-Result<MapInfo> mapInfo(int fd) {
-    bpf_map_info info{};
-    uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
-        return sysError("bpf_obj_get_info_by_fd", "map fd " + std::to_string(fd));
-    return MapInfo{info.type, info.key_size, info.value_size, info.max_entries};
-}
-
-Result<int> possibleCpus() {
-    int n = libbpf_num_possible_cpus();
-    if (n <= 0)
-        return sysError("libbpf_num_possible_cpus", {}, -n);
-    return n;
-}
-
-Result<std::vector<rl_counter>> sumPerCpuCounters(int fd, uint32_t entries) {
-    auto cpus = possibleCpus();
-    if (!cpus) return cpus.error();
-    auto info = mapInfo(fd);
-    if (!info) return info.error();
-    const size_t stride = roundUp8(sizeof(rl_counter));
-    std::vector<rl_counter> sum(entries);
-    // The array is small (RL_STATS_ENTRIES * CPUs cells): one batch walk, a few syscalls.
-    Status st = forEachBatch(fd, *info, stride * *cpus,
-                             [&](const uint8_t* keys, const uint8_t* values, uint32_t n) {
-        for (uint32_t i = 0; i < n; i++) {
-            uint32_t k;
-            std::memcpy(&k, keys + size_t{i} * sizeof(uint32_t), sizeof(k));
-            if (k >= entries) continue;
-            for (int c = 0; c < *cpus; c++) {
-                rl_counter cell;
-                std::memcpy(&cell, values + (size_t{i} * *cpus + c) * stride, sizeof(cell));
-                sum[k].packets += cell.packets;
-                sum[k].bytes += cell.bytes;
-            }
-        }
-    });
-    if (!st) return st.error();
-    return sum;
-}
-
-Result<std::vector<uint64_t>> sumPerCpuU64(int fd, uint32_t entries) {
-    auto cpus = possibleCpus();
-    if (!cpus) return cpus.error();
-    std::vector<uint64_t> sum(entries);
-    std::vector<uint64_t> cells(static_cast<size_t>(*cpus));
-    for (uint32_t i = 0; i < entries; i++) {
-        if (bpf_map_lookup_elem(fd, &i, cells.data()) < 0)
-            return sysError("bpf_map_lookup_elem", "rl_gstats[" + std::to_string(i) + "]");
-        for (uint64_t v : cells) sum[i] += v;
-    }
-    return sum;
-}
-
-Result<rl_config> readConfigEntry(int fd) {
-    auto v = readArray<rl_config>(fd, 1, RL_MAP_CFG);
-    if (!v) return v.error();
-    return v->front();
-}
-
-Result<std::vector<rl_rule_meta>> readRuleMeta(int fd, uint32_t entries) {
-    return readArray<rl_rule_meta>(fd, entries, RL_MAP_RULEMETA);
-}
 
 Result<uint64_t> countEntriesBatch(int fd, const ValuePredicate& pred) {
     auto info = mapInfo(fd);

@@ -6,11 +6,13 @@
 
 #include <cstring>
 #include <ctime>
+#include <algorithm>
 #include <iterator>
 #include <map>
 #include <utility>
 
 #include "maps/map_scan.hpp"
+#include "maps/maps.hpp"
 
 #ifndef RL_VERSION
 #define RL_VERSION "unknown"
@@ -103,16 +105,6 @@ uint64_t monotonicNs() {
     timespec ts{};
     clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock of bpf_ktime_get_ns()
     return uint64_t(ts.tv_sec) * RL_NSEC_PER_SEC + uint64_t(ts.tv_nsec);
-}
-
-std::optional<uint64_t> maxEntries(int fd, uint64_t& errors) {
-    if (fd < 0) return std::nullopt;
-    auto info = mapInfo(fd);
-    if (!info) {
-        errors++;
-        return std::nullopt;
-    }
-    return info->max_entries;
 }
 
 std::optional<uint64_t> countBlocked(int fd, uint64_t now_ns, uint64_t& errors) {
@@ -211,6 +203,14 @@ std::vector<MetricFamily> toFamilies(const StatsSnapshot& s, double scrape_secon
     gauge_by_family("ratelimit_keys_blocked_capacity", "max_entries of the penalty-box map.",
                     &FamilyKeys::blocked_capacity);
 
+    if (s.keys_age_seconds) {
+        auto f = family("ratelimit_keys_tracked_age_seconds",
+                        "Age of the ratelimit_keys_tracked count (reused between scrapes when counting is expensive).",
+                        MetricType::Gauge);
+        add(f, *s.keys_age_seconds);
+        out.push_back(std::move(f));
+    }
+
     if (s.gcounters.size() == RL_GC__MAX) {
         std::map<std::string, size_t> index;  // family name -> position in out
         for (uint32_t i = 0; i < RL_GC__MAX; i++) {
@@ -283,23 +283,27 @@ std::vector<MetricFamily> toFamilies(const StatsSnapshot& s, double scrape_secon
 Collector::Collector(Options opts) : opts_(std::move(opts)) {}
 
 Collector::KeyCounts Collector::countKeys(uint64_t& errors, std::optional<uint64_t> inserts_now) const {
-    auto now = std::chrono::steady_clock::now();
-    if (cached_.valid && now - cached_.at < opts_.key_count_max_age) return cached_;
+    using clock = std::chrono::steady_clock;
+    auto now = clock::now();
+    if (cached_.valid) {
+        auto reuse_for = std::max<clock::duration>(opts_.key_count_min_age,
+                                                   cached_.took * opts_.key_count_cost_factor);
+        if (now - cached_.at < reuse_for) return cached_;
+    }
     KeyCounts k;
     k.inserts = inserts_now;
-    auto count = [&](int fd) -> std::optional<uint64_t> {
-        if (fd < 0) return std::nullopt;
-        auto n = countEntriesBatch(fd);
+    auto keep = [&](Result<uint64_t> n) -> std::optional<uint64_t> {
         if (!n) {
             errors++;
             return std::nullopt;
         }
         return *n;
     };
-    k.tracked4 = count(opts_.maps.state4);
-    k.tracked6 = count(opts_.maps.state6);
+    k.tracked4 = keep(opts_.maps->countState4());
+    k.tracked6 = keep(opts_.maps->countState6());
     k.at = now;
-    k.valid = true;
+    k.took = clock::now() - now;
+    k.valid = k.tracked4 && k.tracked6;  // retry a failed count at the next scrape
     cached_ = k;
     return k;
 }
@@ -308,56 +312,54 @@ StatsSnapshot Collector::read() const {
     std::lock_guard lock(mu_);
     StatsSnapshot s;
     uint64_t errors = 0;
-    const StatsMaps& m = opts_.maps;
-    auto failed = [&](int fd) {
-        if (fd >= 0) errors++;
-    };
-
-    if (m.cfg >= 0) {
-        if (auto c = readConfigEntry(m.cfg)) s.cfg = *c; else failed(m.cfg);
-    }
-    if (m.rulemeta >= 0) {
-        if (auto meta = readRuleMeta(m.rulemeta, RL_MAX_RULES)) {
+    if (opts_.maps) {
+        const Maps& m = *opts_.maps;
+        const MapFds& fds = m.fds();
+        if (auto c = m.readConfig()) s.cfg = *c; else errors++;
+        if (auto meta = m.readRuleMeta()) {
             s.rule_names.reserve(meta->size());
-            for (const auto& r : *meta)
-                s.rule_names.emplace_back(r.name, strnlen(r.name, sizeof(r.name)));
+            for (const auto& r : *meta) s.rule_names.emplace_back(r.name, strnlen(r.name, sizeof(r.name)));
         } else {
-            failed(m.rulemeta);
+            errors++;
         }
-    }
-    if (m.stats >= 0) {
-        if (auto c = sumPerCpuCounters(m.stats, RL_STATS_ENTRIES)) s.counters = std::move(*c); else failed(m.stats);
-    }
-    if (m.gstats >= 0) {
-        if (auto g = sumPerCpuU64(m.gstats, RL_GC__MAX)) s.gcounters = std::move(*g); else failed(m.gstats);
-    }
+        if (auto c = m.readStats()) s.counters = std::move(*c); else errors++;
+        if (auto g = m.readGlobalCounters()) s.gcounters = std::move(*g); else errors++;
 
-    std::optional<uint64_t> inserts;
-    if (!s.gcounters.empty()) inserts = s.gcounters[RL_GC_KEY_INSERT];
-    KeyCounts k = countKeys(errors, inserts);
-    s.v4.tracked = k.tracked4;
-    s.v6.tracked = k.tracked6;
-    s.v4.capacity = maxEntries(m.state4, errors);
-    s.v6.capacity = maxEntries(m.state6, errors);
-    uint64_t now_ns = monotonicNs();
-    s.v4.blocked = countBlocked(m.block4, now_ns, errors);
-    s.v6.blocked = countBlocked(m.block6, now_ns, errors);
-    s.v4.blocked_capacity = maxEntries(m.block4, errors);
-    s.v6.blocked_capacity = maxEntries(m.block6, errors);
+        std::optional<uint64_t> inserts;
+        if (s.gcounters.size() == RL_GC__MAX) inserts = s.gcounters[RL_GC_KEY_INSERT];
+        KeyCounts k = countKeys(errors, inserts);
+        s.v4.tracked = k.tracked4;
+        s.v6.tracked = k.tracked6;
+        s.keys_age_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - k.at).count();
+        auto cap = [&](int fd) -> std::optional<uint64_t> {
+            uint32_t c = m.capacity(fd);  // 0 = the info query failed
+            if (c == 0) {
+                errors++;
+                return std::nullopt;
+            }
+            return c;
+        };
+        s.v4.capacity = cap(fds.state4);
+        s.v6.capacity = cap(fds.state6);
+        s.v4.blocked_capacity = cap(fds.block4);
+        s.v6.blocked_capacity = cap(fds.block6);
+        uint64_t now_ns = monotonicNs();
+        s.v4.blocked = countBlocked(fds.block4, now_ns, errors);
+        s.v6.blocked = countBlocked(fds.block6, now_ns, errors);
 
-    // Inserts minus what is still tracked, both read at count time. A counter
-    // must not go down: small negative jitter from the race with the fast path
-    // is absorbed by the floor.
-    if (k.inserts && k.tracked4 && k.tracked6) {
-        uint64_t tracked = *k.tracked4 + *k.tracked6;
-        uint64_t est = *k.inserts > tracked ? *k.inserts - tracked : 0;
-        if (est > evictions_floor_) evictions_floor_ = est;
-        s.evictions = evictions_floor_;
+        // Inserts minus what is still tracked, both read at count time. A counter
+        // must not go down: jitter from the race with the fast path is absorbed
+        // by the floor.
+        if (k.inserts && k.tracked4 && k.tracked6) {
+            uint64_t tracked = *k.tracked4 + *k.tracked6;
+            uint64_t est = *k.inserts > tracked ? *k.inserts - tracked : 0;
+            evictions_floor_ = std::max(evictions_floor_, est);
+            s.evictions = evictions_floor_;
+        }
     }
 
     if (opts_.attachments) {
-        for (const auto& a : opts_.attachments())
-            s.attachments.push_back({a.interface, a.mode, isAttached(a)});
+        for (const auto& a : opts_.attachments()) s.attachments.push_back({a.interface, a.mode, isAttached(a)});
     }
     if (opts_.reloads) s.reloads = opts_.reloads->snapshot();
 

@@ -23,18 +23,15 @@
 
 namespace ratelimit {
 
-// Map fds, owned by the loader, which must outlive the collector. -1 = absent
-// (the metrics that need it are left out and counted as scrape errors).
-struct StatsMaps {
-    int cfg = -1;
-    int rulemeta = -1;
-    int stats = -1;
-    int gstats = -1;
-    int state4 = -1;
-    int state6 = -1;
-    int block4 = -1;
-    int block6 = -1;
-};
+class Maps;
+
+// Counting tracked keys walks the LRU state maps (about 1 s per million keys
+// on a busy 2-core machine, docs/metrics.md). A count is reused until it is
+// older than max(key_count_min_age, kKeyCountCostFactor * the time it took), so
+// counting uses at most 1/kKeyCountCostFactor of one CPU whatever the scrape
+// interval; ratelimit_keys_tracked_age_seconds says how old the value is.
+inline constexpr std::chrono::milliseconds kKeyCountMinAge{5000};
+inline constexpr int kKeyCountCostFactor = 20;
 
 // An attachment the daemon made. Checked against the kernel at every scrape.
 struct AttachmentInfo {
@@ -64,6 +61,7 @@ struct StatsSnapshot {
     std::vector<std::string> rule_names;       // RL_MAX_RULES; "" = free slot
     FamilyKeys v4, v6;
     std::optional<uint64_t> evictions;         // estimate, never decreasing
+    std::optional<double> keys_age_seconds;    // age of the tracked-key count
     std::vector<AttachmentStatus> attachments;
     std::optional<ReloadStats::Snapshot> reloads;
     uint64_t scrape_errors_total = 0;
@@ -82,12 +80,16 @@ const char* verdictLabel(uint32_t reason, const rl_config* cfg);
 class Collector : public prometheus::Collectable {
 public:
     struct Options {
-        StatsMaps maps;
+        // Typed map wrappers (const methods only: safe from the HTTP thread).
+        // Must outlive the collector, i.e. the MetricsServer serving it.
+        const Maps* maps = nullptr;
         // Called on the HTTP server thread: must be thread-safe.
         std::function<std::vector<AttachmentInfo>()> attachments;
         std::shared_ptr<const ReloadStats> reloads;
-        // Key counts older than this are recounted at the next scrape; 0 = every scrape.
-        std::chrono::milliseconds key_count_max_age{0};
+        // Reuse key counts younger than this (see kKeyCountCostFactor); 0 and a
+        // cost factor of 0 = count at every scrape (tests).
+        std::chrono::milliseconds key_count_min_age = kKeyCountMinAge;
+        int key_count_cost_factor = kKeyCountCostFactor;
     };
 
     explicit Collector(Options opts);
@@ -99,6 +101,7 @@ private:
         std::optional<uint64_t> tracked4, tracked6;
         std::optional<uint64_t> inserts;                  // key_insert counter when counted
         std::chrono::steady_clock::time_point at{};
+        std::chrono::steady_clock::duration took{};
         bool valid = false;
     };
     KeyCounts countKeys(uint64_t& errors, std::optional<uint64_t> inserts_now) const;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "maps/map_scan.hpp"
+#include "maps/maps.hpp"
 #include "stats/collector.hpp"
 
 // The skeleton's `struct ratelimit` would clash with namespace ratelimit.
@@ -42,8 +43,8 @@ Skel loadSkeleton() {
     return s;
 }
 
-StatsMaps fdsOf(skel::ratelimit* s) {
-    StatsMaps m;
+MapFds fdsOf(skel::ratelimit* s) {
+    MapFds m;
     m.cfg = bpf_map__fd(s->maps.rl_cfg);
     m.rulemeta = bpf_map__fd(s->maps.rl_rulemeta);
     m.stats = bpf_map__fd(s->maps.rl_stats);
@@ -89,11 +90,23 @@ protected:
         skel_ = loadSkeleton();
         ASSERT_TRUE(skel_) << "loading the ratelimit object failed (root? BPF support?)";
         maps_ = fdsOf(skel_.get());
+        wrappers_ = std::make_unique<Maps>(maps_);
         cpus_ = libbpf_num_possible_cpus();
         ASSERT_GT(cpus_, 0);
     }
+    Collector::Options options(std::function<std::vector<AttachmentInfo>()> att = {},
+                               std::shared_ptr<const ReloadStats> reloads = {}) {
+        Collector::Options o;
+        o.maps = wrappers_.get();
+        o.attachments = std::move(att);
+        o.reloads = std::move(reloads);
+        o.key_count_min_age = std::chrono::milliseconds(0);  // count at every scrape
+        o.key_count_cost_factor = 0;
+        return o;
+    }
     Skel skel_;
-    StatsMaps maps_;
+    MapFds maps_;
+    std::unique_ptr<Maps> wrappers_;
     int cpus_ = 0;
 };
 
@@ -147,10 +160,7 @@ TEST_F(CollectorMaps, ExportsWhatTheMapsHold) {
     auto reloads = std::make_shared<ReloadStats>();
     reloads->recordInitialLoad();
     reloads->recordReload(false);
-    Collector col({maps_,
-                   [] { return std::vector<AttachmentInfo>{{"rl-no-such-if0", "native", 0}}; },
-                   reloads,
-                   std::chrono::milliseconds(0)});
+    Collector col(options([] { return std::vector<AttachmentInfo>{{"rl-no-such-if0", "native", 0}}; }, reloads));
     auto fs = col.Collect();
 
     EXPECT_EQ(sample(fs, "ratelimit_packets_total", {{"rule", "web"}, {"reason", "rate"}, {"verdict", "drop"}}),
@@ -188,6 +198,29 @@ TEST_F(CollectorMaps, ExportsWhatTheMapsHold) {
     EXPECT_EQ(sample(fs, "ratelimit_key_evictions_total", {}), 1500 - (n4 - 100) - n6);
 }
 
+// A fresh count is reused (its age exported) until it is older than the minimum age.
+TEST_F(CollectorMaps, KeyCountIsReusedWhileFresh) {
+    rl_state st{};
+    for (uint32_t i = 0; i < 50; i++) {
+        rl_key4 k = key4(i);
+        ASSERT_EQ(bpf_map_update_elem(maps_.state4, &k, &st, BPF_NOEXIST), 0);
+    }
+    Collector::Options o = options();
+    o.key_count_min_age = std::chrono::hours(1);
+    Collector col(o);
+    auto fs = col.Collect();
+    EXPECT_EQ(sample(fs, "ratelimit_keys_tracked", {{"family", "ipv4"}}), 50);
+    for (uint32_t i = 50; i < 80; i++) {
+        rl_key4 k = key4(i);
+        ASSERT_EQ(bpf_map_update_elem(maps_.state4, &k, &st, BPF_NOEXIST), 0);
+    }
+    fs = col.Collect();
+    EXPECT_EQ(sample(fs, "ratelimit_keys_tracked", {{"family", "ipv4"}}), 50);  // cached
+    EXPECT_GT(sample(fs, "ratelimit_keys_tracked_age_seconds", {}), 0);
+    Collector fresh(options());
+    EXPECT_EQ(sample(fresh.Collect(), "ratelimit_keys_tracked", {{"family", "ipv4"}}), 80);
+}
+
 // Fills rl_state4 to its default capacity (RL_STATE_DEFAULT_ENTRIES) and times
 // the two ways of counting, and a whole scrape. Printed for docs/metrics.md.
 TEST_F(CollectorMaps, KeyCountAtCapacity) {
@@ -208,7 +241,7 @@ TEST_F(CollectorMaps, KeyCountAtCapacity) {
     const int rounds = 3;
     double batch_ms = 0, next_ms = 0, scrape_ms = 0;
     uint64_t by_batch = 0, by_next = 0;
-    Collector col({maps_, {}, {}, std::chrono::milliseconds(0)});
+    Collector col(options());
     double tracked = -1;
     for (int r = 0; r < rounds; r++) {
         auto t0 = clk::now();
