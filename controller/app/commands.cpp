@@ -614,7 +614,7 @@ Daemon::CmdResult Daemon::cmdReload(const Json& args) {
     sd_notify(0, "READY=1");
     notifyStatus();
     if (!g) {
-        std::string msg = "reload: " + g.error().message();
+        std::string msg = g.error().message();
         for (const auto& e : errors)
             msg += "\n" + path + ":" + std::to_string(e.line) + ":" + std::to_string(e.column) + ": " + e.message;
         return RL_ERR("EINVAL", msg);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -35,13 +36,6 @@ uint64_t monoNs() {
 bool fileExists(const std::string& p) {
     struct stat st {};
     return ::stat(p.c_str(), &st) == 0;
-}
-
-std::string readFile(const std::string& p) {
-    std::ifstream f(p);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
 }
 
 void printErrors(const std::string& path, const std::vector<ConfigError>& errors) {
@@ -190,6 +184,10 @@ uint64_t Daemon::nowNs() const { return monoNs(); }
 
 Status Daemon::loadInitialConfig() {
     config_path_ = args_.config_path;
+    if (char* abs = realpath(config_path_.c_str(), nullptr)) {  // reloads must not depend on the cwd
+        config_path_ = abs;
+        free(abs);
+    }
     if (fileExists(config_path_)) {
         ParseOutcome out = parseConfigFile(config_path_);
         if (!out.errors.empty() || !out.config) {
@@ -243,9 +241,25 @@ Config Daemon::merged() const {
         r.action = e.list == "allow" ? RL_ACT_ALLOW : RL_ACT_DENY;
         rules.push_back(r);
     }
-    for (const auto& r : runtime_rules_) rules.push_back(r);
+    std::vector<RuleConfig> others;
+    for (const auto& r : runtime_rules_) others.push_back(r);
     for (const auto& r : config_.rules)
-        if (!deleted_rules_.count(r.name)) rules.push_back(r);
+        if (!deleted_rules_.count(r.name)) others.push_back(r);
+    // An ACL entry takes precedence over an unnarrowed rule at exactly the same
+    // prefix: that source is suspended from the rule while the entry exists
+    // (the compiler rejects rules shadowed at a source). More specific
+    // prefixes still win, as everywhere in the precedence order.
+    for (auto& r : others) {
+        if (acl_.empty() || r.proto || !r.ports.empty() || r.sources.empty()) {
+            rules.push_back(r);
+            continue;
+        }
+        RuleConfig kept = r;
+        std::erase_if(kept.sources, [&](const Cidr& c) {
+            return std::any_of(acl_.begin(), acl_.end(), [&](const AclEntry& e) { return e.cidr == c; });
+        });
+        if (!kept.sources.empty()) rules.push_back(kept);
+    }
     m.rules = std::move(rules);
     return m;
 }
