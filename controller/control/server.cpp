@@ -62,7 +62,9 @@ Result<std::unique_ptr<ControlServer>> ControlServer::listen(const std::string& 
     unlink(path.c_str());  // a stale socket from a killed daemon
     if (bind(s->listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return sysError("bind", path);
     if (chmod(path.c_str(), mode) != 0) return sysError("chmod", path);
-    if (gid != static_cast<gid_t>(-1) && chown(path.c_str(), 0, gid) != 0) return sysError("chown", path);
+    if (gid != static_cast<gid_t>(-1) && chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0)
+        RL_LOG_WARN("control socket %s: cannot hand it to group %u (%s; needs CAP_CHOWN): only root can connect",
+                    path.c_str(), gid, strerror(errno));
     if (::listen(s->listen_fd_.get(), 64) != 0) return sysError("listen", path);
 
     s->epfd_.reset(epoll_create1(EPOLL_CLOEXEC));

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Minimal client for the ratelimitd control socket (docs/protocol.md), for tests.
 
-usage: rl_sock.py SOCKET CMD [ARGS_JSON] [--stream N] [--raw LINE]
-Prints the response line (or N stream lines after the ok reply); exit 0 if ok.
+usage: rl_sock.py SOCKET CMD [ARGS_JSON] [--stream N]
+       rl_sock.py SOCKET - --raw LINE [--raw LINE ...]
+The first form prints the response (and N stream lines after an ok stream
+reply) and exits 0 if ok, 1 if not. The second sends each raw line on one
+connection and prints one response per line, or "connection closed".
 """
 import json
 import socket
@@ -14,23 +17,39 @@ def main():
     args = {}
     rest = sys.argv[3:]
     stream = 0
-    raw = None
+    raws = []
     while rest:
         a = rest.pop(0)
         if a == "--stream":
             stream = int(rest.pop(0))
         elif a == "--raw":
-            raw = rest.pop(0)
+            raws.append(rest.pop(0))
         else:
             args = json.loads(a)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(20)
     s.connect(path)
-    if raw is not None:
-        s.sendall(raw.encode() + b"\n")
-    else:
-        s.sendall((json.dumps({"v": 1, "id": 1, "cmd": cmd, "args": args}) + "\n").encode())
     f = s.makefile("rb")
+    if raws:
+        for r in raws:
+            try:
+                s.sendall(r.encode() + b"\n")
+                line = f.readline()
+            except OSError:  # EPIPE / ECONNRESET: the server closed the connection
+                line = b""
+            if not line:
+                print("connection closed")
+                return 0
+            print(line.decode().rstrip())
+        # a closed connection shows as EOF on the next read
+        s.settimeout(1)
+        try:
+            if f.readline() == b"":
+                print("connection closed")
+        except (socket.timeout, OSError):
+            pass
+        return 0
+    s.sendall((json.dumps({"v": 1, "id": 1, "cmd": cmd, "args": args}) + "\n").encode())
     line = f.readline()
     if not line:
         print("connection closed")
