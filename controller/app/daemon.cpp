@@ -18,6 +18,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "stats/collector.hpp"
 #include "util/log.hpp"
 
 namespace ratelimit {
@@ -429,6 +430,16 @@ Status Daemon::setup() {
         RL_LOG_WARN("no interfaces configured: nothing is enforced until `attach`");
     if (auto s = attachConfigured(); !s) return s;
 
+    if (!config_.metrics_listen.empty()) {
+        Collector::Options mo;
+        mo.maps = maps_.get();
+        mo.state = metrics_state_;
+        auto m = MetricsServer::start(config_.metrics_listen, std::make_shared<Collector>(std::move(mo)));
+        if (!m) return m.error();
+        metrics_ = std::move(*m);
+        RL_LOG_INFO("metrics: http://%s/metrics (port %u)", config_.metrics_listen.c_str(), metrics_->port());
+    }
+
     auto srv = ControlServer::listen(config_.control_socket, args_.socket_mode, controlGid(), this);
     if (!srv) return srv.error();
     server_ = std::move(*srv);
@@ -475,7 +486,15 @@ Status Daemon::setup() {
 
 void Daemon::notifyStatus() {
     size_t attached = 0;
-    for (const auto& a : loader_->attachments()) attached += a.attached;
+    std::vector<AttachmentInfo> published;  // for the metrics collector: made + configured
+    for (const auto& a : loader_->attachments()) {
+        attached += a.attached;
+        published.push_back({a.name, a.mode.empty() ? xdpModeName(a.requested) : a.mode, loader_->progId()});
+    }
+    for (const auto& ic : config_.interfaces)
+        if (std::none_of(published.begin(), published.end(), [&](const auto& p) { return p.interface == ic.name; }))
+            published.push_back({ic.name, xdpModeName(ic.mode), loader_->progId()});
+    metrics_state_->publish(std::move(published), reloads_ok_, reloads_failed_);
     std::string s = "STATUS=generation " + std::to_string(generation_) + ", " + std::to_string(attached) +
                     " interface(s) attached, " + std::to_string(reloads_failed_) + " failed reload(s)";
     sd_notify(0, s.c_str());

@@ -358,10 +358,11 @@ StatsSnapshot Collector::read() const {
         }
     }
 
-    if (opts_.attachments) {
-        for (const auto& a : opts_.attachments()) s.attachments.push_back({a.interface, a.mode, isAttached(a)});
+    if (opts_.state && opts_.state->published()) {
+        for (const auto& a : opts_.state->attachments())
+            s.attachments.push_back({a.interface, a.mode, isAttached(a)});
+        s.reloads = opts_.state->reloads();
     }
-    if (opts_.reloads) s.reloads = opts_.reloads->snapshot();
 
     errors_total_ += errors;
     s.scrape_errors_total = errors_total_;

@@ -19,7 +19,7 @@
 #include <prometheus/metric_family.h>
 
 #include "ratelimit/abi.h"
-#include "stats/reload_stats.hpp"
+#include "stats/published_state.hpp"
 
 namespace ratelimit {
 
@@ -32,13 +32,6 @@ class Maps;
 // interval; ratelimit_keys_tracked_age_seconds says how old the value is.
 inline constexpr std::chrono::milliseconds kKeyCountMinAge{5000};
 inline constexpr int kKeyCountCostFactor = 20;
-
-// An attachment the daemon made. Checked against the kernel at every scrape.
-struct AttachmentInfo {
-    std::string interface;   // resolved with if_nametoindex at scrape time
-    std::string mode;        // "native" or "generic"
-    uint32_t prog_id = 0;    // id the kernel shows on the interface; 0 = accept any program
-};
 
 struct AttachmentStatus {
     std::string interface;
@@ -63,7 +56,7 @@ struct StatsSnapshot {
     std::optional<uint64_t> evictions;         // estimate, never decreasing
     std::optional<double> keys_age_seconds;    // age of the tracked-key count
     std::vector<AttachmentStatus> attachments;
-    std::optional<ReloadStats::Snapshot> reloads;
+    std::optional<ReloadSnapshot> reloads;
     uint64_t scrape_errors_total = 0;
 };
 
@@ -83,9 +76,9 @@ public:
         // Typed map wrappers (const methods only: safe from the HTTP thread).
         // Must outlive the collector, i.e. the MetricsServer serving it.
         const Maps* maps = nullptr;
-        // Called on the HTTP server thread: must be thread-safe.
-        std::function<std::vector<AttachmentInfo>()> attachments;
-        std::shared_ptr<const ReloadStats> reloads;
+        // Attachments and reload counters; absent or not yet published: those
+        // metrics are left out.
+        std::shared_ptr<const PublishedState> state;
         // Reuse key counts younger than this (see kKeyCountCostFactor); 0 and a
         // cost factor of 0 = count at every scrape (tests).
         std::chrono::milliseconds key_count_min_age = kKeyCountMinAge;

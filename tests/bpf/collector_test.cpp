@@ -94,12 +94,10 @@ protected:
         cpus_ = libbpf_num_possible_cpus();
         ASSERT_GT(cpus_, 0);
     }
-    Collector::Options options(std::function<std::vector<AttachmentInfo>()> att = {},
-                               std::shared_ptr<const ReloadStats> reloads = {}) {
+    Collector::Options options(std::shared_ptr<const PublishedState> state = {}) {
         Collector::Options o;
         o.maps = wrappers_.get();
-        o.attachments = std::move(att);
-        o.reloads = std::move(reloads);
+        o.state = std::move(state);
         o.key_count_min_age = std::chrono::milliseconds(0);  // count at every scrape
         o.key_count_cost_factor = 0;
         return o;
@@ -157,10 +155,10 @@ TEST_F(CollectorMaps, ExportsWhatTheMapsHold) {
     uint32_t gi = RL_GC_KEY_INSERT;
     ASSERT_EQ(bpf_map_update_elem(maps_.gstats, &gi, gcells.data(), BPF_ANY), 0);
 
-    auto reloads = std::make_shared<ReloadStats>();
-    reloads->recordInitialLoad();
-    reloads->recordReload(false);
-    Collector col(options([] { return std::vector<AttachmentInfo>{{"rl-no-such-if0", "native", 0}}; }, reloads));
+    auto state = std::make_shared<PublishedState>();
+    state->publish({{"rl-no-such-if0", "native", 0}}, 0, 0);
+    state->publish({{"rl-no-such-if0", "native", 0}}, 0, 1);  // a refused reload
+    Collector col(options(state));
     auto fs = col.Collect();
 
     EXPECT_EQ(sample(fs, "ratelimit_packets_total", {{"rule", "web"}, {"reason", "rate"}, {"verdict", "drop"}}),

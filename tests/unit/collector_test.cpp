@@ -109,7 +109,7 @@ TEST(Collector, GlobalCountersKeysAndDaemonState) {
     s.v6 = {30, 1 << 20, 0, 65536};
     s.evictions = 44;
     s.attachments = {{"veth0", "native", true}, {"veth1", "generic", false}};
-    s.reloads = ReloadStats::Snapshot{3, 1, false, 1.7e9};
+    s.reloads = ReloadSnapshot{3, 1, false, 1.7e9};
     auto fs = toFamilies(s, 0.25);
 
     EXPECT_EQ(value(fs, "ratelimit_key_inserts_total", {}), 100 + RL_GC_KEY_INSERT);
@@ -146,7 +146,7 @@ TEST(Collector, NamingConventions) {
     s.v6 = {1, 2, 3, 4};
     s.evictions = 0;
     s.attachments = {{"veth0", "native", true}};
-    s.reloads = ReloadStats::Snapshot{};
+    s.reloads = ReloadSnapshot{};
     auto fs = toFamilies(s, 0);
     const std::set<std::string> allowed = {"rule",   "reason", "verdict", "family",  "interface",
                                            "mode",   "outcome", "result", "version", "abi"};
@@ -180,6 +180,50 @@ TEST(Collector, RuleLabels) {
     EXPECT_EQ(ruleLabel(RL_RULE_DEFAULT, names), "default");
     EXPECT_EQ(ruleLabel(6, names), "#6");
     EXPECT_EQ(ruleLabel(RL_RULE_NONE, names), "(none)");
+}
+
+}  // namespace
+}  // namespace ratelimit
+
+namespace ratelimit {
+namespace {
+
+// The daemon publishes running totals after start-up and after every reload;
+// the outcome of the last one and the time of the last success follow.
+TEST(PublishedState, ReloadOutcomeFromRunningTotals) {
+    PublishedState p;
+    EXPECT_FALSE(p.published());
+    p.publish({{"veth0", "native", 7}}, 0, 0);  // start-up
+    ReloadSnapshot r = p.reloads();
+    EXPECT_TRUE(r.last_ok);
+    EXPECT_GT(r.last_success_unix_s, 0);
+    double started = r.last_success_unix_s;
+
+    struct Step {
+        uint64_t ok, failed;
+        bool want_last_ok;
+        bool want_new_timestamp;
+    };
+    const Step steps[] = {
+        {0, 1, false, false},  // refused
+        {0, 1, false, false},  // attach/detach only: unchanged
+        {1, 1, true, true},    // applied
+        {1, 2, false, false},
+    };
+    for (const auto& st : steps) {
+        double before = p.reloads().last_success_unix_s;
+        p.publish({{"veth0", "native", 7}}, st.ok, st.failed);
+        r = p.reloads();
+        EXPECT_EQ(r.successes, st.ok);
+        EXPECT_EQ(r.failures, st.failed);
+        EXPECT_EQ(r.last_ok, st.want_last_ok) << st.ok << "/" << st.failed;
+        if (st.want_new_timestamp)
+            EXPECT_GE(r.last_success_unix_s, started);
+        else
+            EXPECT_EQ(r.last_success_unix_s, before);
+    }
+    ASSERT_EQ(p.attachments().size(), 1u);
+    EXPECT_EQ(p.attachments()[0].prog_id, 7u);
 }
 
 }  // namespace
