@@ -430,16 +430,6 @@ Status Daemon::setup() {
         RL_LOG_WARN("no interfaces configured: nothing is enforced until `attach`");
     if (auto s = attachConfigured(); !s) return s;
 
-    if (!config_.metrics_listen.empty()) {
-        Collector::Options mo;
-        mo.maps = maps_.get();
-        mo.state = metrics_state_;
-        auto m = MetricsServer::start(config_.metrics_listen, std::make_shared<Collector>(std::move(mo)));
-        if (!m) return m.error();
-        metrics_ = std::move(*m);
-        RL_LOG_INFO("metrics: http://%s/metrics (port %u)", config_.metrics_listen.c_str(), metrics_->port());
-    }
-
     auto srv = ControlServer::listen(config_.control_socket, args_.socket_mode, controlGid(), this);
     if (!srv) return srv.error();
     server_ = std::move(*srv);
@@ -454,6 +444,16 @@ Status Daemon::setup() {
     sigaddset(&mask, SIGINT);
     sigprocmask(SIG_BLOCK, &mask, nullptr);
     signal(SIGPIPE, SIG_IGN);
+    // after sigprocmask: the server threads inherit the blocked signal set
+    if (!config_.metrics_listen.empty()) {
+        Collector::Options mo;
+        mo.maps = maps_.get();
+        mo.state = metrics_state_;
+        auto m = MetricsServer::start(config_.metrics_listen, std::make_shared<Collector>(std::move(mo)));
+        if (!m) return m.error();
+        metrics_ = std::move(*m);
+        RL_LOG_INFO("metrics: http://%s/metrics (port %u)", config_.metrics_listen.c_str(), metrics_->port());
+    }
     sigfd_.reset(signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
     if (!sigfd_.valid()) return sysError("signalfd");
     timerfd_.reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
