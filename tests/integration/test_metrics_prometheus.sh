@@ -95,7 +95,11 @@ q() {
     echo "$out"
 }
 # qv EXPR [TIME]: the single value of a scalar-like instant query, or "" if empty.
-qv() { q "$@" | jq -r '.data.result[0].value[1] // ""'; }
+qv() {
+    local o
+    o=$(q "$@") || return 0
+    jq -r '.data.result[0].value[1] // ""' <<<"$o"
+}
 # wait_for DESC SECONDS CMD...: polls CMD every 0.5 s until it succeeds.
 wait_for() {
     local desc=$1 secs=$2
