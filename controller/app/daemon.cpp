@@ -450,9 +450,12 @@ Status Daemon::setup() {
         mo.maps = maps_.get();
         mo.state = metrics_state_;
         auto m = MetricsServer::start(config_.metrics_listen, std::make_shared<Collector>(std::move(mo)));
-        if (!m) return m.error();
-        metrics_ = std::move(*m);
-        RL_LOG_INFO("metrics: http://%s/metrics (port %u)", config_.metrics_listen.c_str(), metrics_->port());
+        if (m) {
+            metrics_ = std::move(*m);
+            RL_LOG_INFO("metrics: http://%s/metrics (port %u)", config_.metrics_listen.c_str(), metrics_->port());
+        } else {  // enforcement must not depend on a free port; Prometheus sees the target down
+            RL_LOG_ERROR("metrics disabled: %s", m.error().message().c_str());
+        }
     }
     sigfd_.reset(signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
     if (!sigfd_.valid()) return sysError("signalfd");

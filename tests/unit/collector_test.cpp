@@ -228,3 +228,55 @@ TEST(PublishedState, ReloadOutcomeFromRunningTotals) {
 
 }  // namespace
 }  // namespace ratelimit
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "stats/metrics_server.hpp"
+
+namespace ratelimit {
+namespace {
+
+// GET /metrics over a plain socket; returns the whole response.
+std::string httpGet(uint16_t port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return {};
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string out;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+        const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+        if (write(fd, req, sizeof(req) - 1) == ssize_t(sizeof(req) - 1)) {
+            char buf[4096];
+            for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) out.append(buf, size_t(n));
+        }
+    }
+    close(fd);
+    return out;
+}
+
+// Without maps the exporter still serves what it knows; a taken port is an
+// error value, not an exception.
+TEST(MetricsServer, ServesCollectorAndReportsBindFailure) {
+    auto server = MetricsServer::start("127.0.0.1:0", std::make_shared<Collector>(Collector::Options{}));
+    ASSERT_TRUE(server) << server.error().message();
+    uint16_t port = (*server)->port();
+    ASSERT_GT(port, 0);
+    std::string body = httpGet(port);
+    EXPECT_NE(body.find("ratelimit_build_info{"), std::string::npos) << body;
+    EXPECT_NE(body.find("ratelimit_scrape_duration_seconds "), std::string::npos) << body;
+    EXPECT_EQ(body.find("ratelimit_packets_total"), std::string::npos);  // no maps: left out
+
+    auto second = MetricsServer::start("127.0.0.1:" + std::to_string(port),
+                                       std::make_shared<Collector>(Collector::Options{}));
+    EXPECT_FALSE(second);
+    auto bad = MetricsServer::start("no-port", std::make_shared<Collector>(Collector::Options{}));
+    EXPECT_FALSE(bad);
+}
+
+}  // namespace
+}  // namespace ratelimit
