@@ -355,6 +355,14 @@ Result<uint64_t> Daemon::reload(const std::string& path, std::vector<ConfigError
     LogLevel l;
     if (!args_.log_level && parseLogLevel(config_.log_level, &l)) setLogLevel(l);
     if (auto s = attachConfigured(); !s) RL_LOG_WARN("reload: %s", s.error().message().c_str());
+    // A reload never detaches: enforcement on an interface ends only by `detach`.
+    for (const auto& a : loader_->attachments()) {
+        bool listed = std::any_of(config_.interfaces.begin(), config_.interfaces.end(),
+                                  [&](const InterfaceConfig& ic) { return ic.name == a.name; });
+        if (a.attached && !listed)
+            RL_LOG_WARN("%s is no longer in the configuration but stays attached; `ratelimitctl detach %s` to stop",
+                        a.name.c_str(), a.name.c_str());
+    }
     RL_LOG_INFO("reloaded %s: generation %lu", path.c_str(), static_cast<unsigned long>(*g));
     return g;
 }
