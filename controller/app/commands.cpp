@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -170,7 +171,7 @@ void Daemon::onRequest(ConnId conn, const Peer& peer, const Request& req) {
         else if (req.cmd == "top") r = cmdTop(req.args);
         else if (req.cmd == "stats") r = cmdStats();
         else if (req.cmd == "reload") r = cmdReload(req.args);
-        else if (req.cmd == "config.check") r = cmdConfigCheck(req.args);
+        else if (req.cmd == "config.check") r = cmdConfigCheck(req.args, peer);
         else if (req.cmd == "attach") r = cmdAttach(req.args);
         else if (req.cmd == "detach") r = cmdDetach(req.args);
         else if (req.cmd == "top.subscribe" || req.cmd == "stats.subscribe" || req.cmd == "events.subscribe") {
@@ -622,13 +623,22 @@ Daemon::CmdResult Daemon::cmdReload(const Json& args) {
     return ok(Json{{"generation", *g}});
 }
 
-Daemon::CmdResult Daemon::cmdConfigCheck(const Json& args) {
+Daemon::CmdResult Daemon::cmdConfigCheck(const Json& args, const Peer& peer) {
     ParseOutcome out;
     if (args.contains("text") && args["text"].is_string()) {
         out = parseConfigText(args["text"].get<std::string>());
     } else if (args.contains("path") && args["path"].is_string()) {
         std::string p = args["path"];
-        if (access(p.c_str(), R_OK) != 0) return RL_ERR("ENOENT", "config.check: cannot read " + p + ": " + strerror(errno));
+        struct stat st {};
+        if (::stat(p.c_str(), &st) != 0 || access(p.c_str(), R_OK) != 0)
+            return RL_ERR("ENOENT", "config.check: cannot read " + p + ": " + strerror(errno));
+        // Error messages quote file contents: an unprivileged peer may only
+        // have files checked that it could read itself.
+        bool peer_reads = (st.st_mode & S_IROTH) || (st.st_uid == peer.uid && (st.st_mode & S_IRUSR)) ||
+                          (st.st_gid == peer.gid && (st.st_mode & S_IRGRP));
+        if (!peer_reads && !peerMayChange(peer))
+            return RL_ERR("EPERM", "config.check: uid " + std::to_string(peer.uid) + " may not read " + p +
+                                       "; send the text instead");
         out = parseConfigFile(p);
     } else {
         return RL_ERR("EINVAL", "config.check: argument 'path' or 'text' (string) is required");

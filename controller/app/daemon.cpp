@@ -26,6 +26,7 @@ namespace {
 
 constexpr uint64_t kTickNs = 100'000'000;          // event loop timer: 100 ms
 constexpr uint64_t kTalkerSnapshotNs = 1'000'000'000;
+constexpr uint64_t kTalkerIdleNs = 60'000'000'000;      // talkers silent this long are deleted
 enum EpollTag : uint64_t { kTagSignal = 1, kTagTimer, kTagServer, kTagEvents };
 
 uint64_t monoNs() {
@@ -606,7 +607,23 @@ void Daemon::snapshotTalkers() {
     talk_prev_ = std::move(talk_cur_);
     talk_prev_ns_ = talk_cur_ns_;
     talk_cur_.clear();
-    for (auto& s : *t) talk_cur_[std::string(reinterpret_cast<const char*>(&s.key), sizeof(s.key))] = s;
+    std::map<std::string, uint64_t> changed;
+    for (auto& s : *t) {
+        std::string k(reinterpret_cast<const char*>(&s.key), sizeof(s.key));
+        auto prev = talk_prev_.find(k);
+        auto since = talk_changed_ns_.find(k);
+        bool moved = prev == talk_prev_.end() || prev->second.packets != s.packets;
+        uint64_t last = moved || since == talk_changed_ns_.end() ? now : since->second;
+        // Age out sources silent for kTalkerIdleNs so the sampled table keeps
+        // room for current talkers (LRU eviction alone favours busy CPUs).
+        if (now - last > kTalkerIdleNs) {
+            (void)maps_->deleteTalker(s.key);
+            continue;
+        }
+        changed[k] = last;
+        talk_cur_[k] = s;
+    }
+    talk_changed_ns_ = std::move(changed);
     talk_cur_ns_ = now;
 }
 

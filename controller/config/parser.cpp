@@ -100,7 +100,8 @@ public:
         }
         Fields f;
         for (auto it = n.begin(); it != n.end(); ++it) {
-            const YAML::Node& k = it->first;
+            // copies: yaml-cpp's iterator hands out a temporary pair
+            const YAML::Node k = it->first;
             if (!k.IsScalar()) {
                 error(k, "keys of " + what + " must be plain names");
                 continue;
@@ -372,10 +373,11 @@ public:
         std::string what = label;
         if (!is_default && n.IsMap()) {
             // name the rule in every message, including unknown keys found first
-            for (auto it = n.begin(); it != n.end(); ++it)
-                if (it->first.IsScalar() && it->first.Scalar() == "name" && it->second.IsScalar() &&
-                    validRuleName(it->second.Scalar()))
-                    what = "rule '" + it->second.Scalar() + "'";
+            for (auto it = n.begin(); it != n.end(); ++it) {
+                const YAML::Node k = it->first, v = it->second;
+                if (k.IsScalar() && k.Scalar() == "name" && v.IsScalar() && validRuleName(v.Scalar()))
+                    what = "rule '" + v.Scalar() + "'";
+            }
         }
         auto f = mapping(n, where, what, allowed);
         if (!f) return std::nullopt;

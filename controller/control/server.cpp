@@ -60,7 +60,11 @@ Result<std::unique_ptr<ControlServer>> ControlServer::listen(const std::string& 
     s->listen_fd_.reset(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!s->listen_fd_.valid()) return sysError("socket", "AF_UNIX");
     unlink(path.c_str());  // a stale socket from a killed daemon
-    if (bind(s->listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return sysError("bind", path);
+    // no window in which the socket is more permissive than `mode`
+    mode_t old_umask = umask(0177);
+    int rc = bind(s->listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    umask(old_umask);
+    if (rc != 0) return sysError("bind", path);
     if (chmod(path.c_str(), mode) != 0) return sysError("chmod", path);
     if (gid != static_cast<gid_t>(-1) && chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0)
         RL_LOG_WARN("control socket %s: cannot hand it to group %u (%s; needs CAP_CHOWN): only root can connect",
