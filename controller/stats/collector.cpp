@@ -4,11 +4,12 @@
 #include <linux/if_link.h>
 #include <net/if.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
-#include <algorithm>
 #include <iterator>
 #include <map>
+#include <string_view>
 #include <utility>
 
 #include "maps/map_scan.hpp"
@@ -31,48 +32,61 @@ static_assert(std::size(kReasonNames) == RL_REASON__MAX, "RL_REASON_NAMES must n
 constexpr const char* kGCounterNames[] = RL_GCOUNTER_NAMES;
 static_assert(std::size(kGCounterNames) == RL_GC__MAX, "RL_GCOUNTER_NAMES must name every rl_gcounter");
 
+constexpr bool sameName(const char* a, const char* b) { return std::string_view(a) == std::string_view(b); }
+
 enum class Verdict { Pass, Drop, Malformed, StateFull };
-// Verdict implied by each reason (docs/metrics.md); the last two follow rl_cfg.
-constexpr Verdict kReasonVerdicts[] = {
-    Verdict::Pass,       // RL_REASON_PASS
-    Verdict::Pass,       // RL_REASON_ALLOW
-    Verdict::Drop,       // RL_REASON_DROP_RATE
-    Verdict::Drop,       // RL_REASON_DROP_DENY
-    Verdict::Drop,       // RL_REASON_DROP_BLOCKED
-    Verdict::Drop,       // RL_REASON_DROP_GLOBAL
-    Verdict::Pass,       // RL_REASON_SHADOW_RATE
-    Verdict::Pass,       // RL_REASON_SHADOW_GLOBAL
-    Verdict::Malformed,  // RL_REASON_MALFORMED
-    Verdict::Pass,       // RL_REASON_NON_IP
-    Verdict::StateFull,  // RL_REASON_STATE_FULL
-    Verdict::Drop,       // RL_REASON_OVERRIDE_BLOCK
+// Verdict implied by each reason (docs/metrics.md); malformed and state_full follow rl_cfg.
+// Each row names its reason so that a reordered enum fails to compile.
+struct ReasonVerdict {
+    const char* reason;
+    Verdict verdict;
+};
+constexpr ReasonVerdict kReasonVerdicts[] = {
+    {"pass", Verdict::Pass},           {"allow", Verdict::Pass},
+    {"rate", Verdict::Drop},           {"deny", Verdict::Drop},
+    {"blocked", Verdict::Drop},        {"global", Verdict::Drop},
+    {"shadow_rate", Verdict::Pass},    {"shadow_global", Verdict::Pass},
+    {"malformed", Verdict::Malformed}, {"non_ip", Verdict::Pass},
+    {"state_full", Verdict::StateFull}, {"override_block", Verdict::Drop},
 };
 static_assert(std::size(kReasonVerdicts) == RL_REASON__MAX, "kReasonVerdicts must cover every rl_reason");
-static_assert(RL_REASON_MALFORMED == 8 && RL_REASON_STATE_FULL == 10 && RL_REASON_OVERRIDE_BLOCK == 11,
-              "kReasonVerdicts is indexed by rl_reason: update it with the enum");
+constexpr bool reasonVerdictsMatchNames() {
+    for (size_t i = 0; i < RL_REASON__MAX; i++)
+        if (!sameName(kReasonVerdicts[i].reason, kReasonNames[i])) return false;
+    return true;
+}
+static_assert(reasonVerdictsMatchNames(), "kReasonVerdicts rows must follow RL_REASON_NAMES order");
 
 // Global counters -> metric family and optional label (events share one family).
 struct GCounterMetric {
+    const char* counter;  // RL_GCOUNTER_NAMES entry this row exports
     const char* family;
-    const char* help;
-    const char* label;   // nullptr: no label
+    const char* help;     // first row of a family only
+    const char* label;    // nullptr: no label
     const char* value;
 };
 constexpr GCounterMetric kGCounterMetrics[] = {
-    {"ratelimit_key_inserts_total", "New key states created by the XDP program.", nullptr, nullptr},
-    {"ratelimit_key_insert_failures_total",
+    {"key_insert", "ratelimit_key_inserts_total", "New key states created by the XDP program.", nullptr, nullptr},
+    {"key_insert_fail", "ratelimit_key_insert_failures_total",
      "Key state inserts that failed; those packets got reason state_full.", nullptr, nullptr},
-    {"ratelimit_block_inserts_total", "Penalty-box entries created.", nullptr, nullptr},
-    {"ratelimit_block_insert_failures_total", "Penalty-box inserts that failed.", nullptr, nullptr},
-    {"ratelimit_events_total", "Limit/block events by outcome: sent, lost (ring buffer full), "
-     "suppressed (event rate limiter).", "outcome", "sent"},
-    {"ratelimit_events_total", nullptr, "outcome", "lost"},
-    {"ratelimit_events_total", nullptr, "outcome", "suppressed"},
-    {"ratelimit_cas_exhausted_total",
-     "Meter updates that ran out of compare-and-swap retries and were treated as non-conforming.",
-     nullptr, nullptr},
+    {"block_insert", "ratelimit_block_inserts_total", "Penalty-box entries created.", nullptr, nullptr},
+    {"block_insert_fail", "ratelimit_block_insert_failures_total", "Penalty-box inserts that failed.", nullptr,
+     nullptr},
+    {"event_sent", "ratelimit_events_total",
+     "Limit/block events by outcome: sent, lost (ring buffer full), suppressed (event rate limiter).", "outcome",
+     "sent"},
+    {"event_lost", "ratelimit_events_total", nullptr, "outcome", "lost"},
+    {"event_suppressed", "ratelimit_events_total", nullptr, "outcome", "suppressed"},
+    {"cas_exhausted", "ratelimit_cas_exhausted_total",
+     "Meter updates that ran out of compare-and-swap retries and were treated as non-conforming.", nullptr, nullptr},
 };
 static_assert(std::size(kGCounterMetrics) == RL_GC__MAX, "kGCounterMetrics must cover every rl_gcounter");
+constexpr bool gcounterMetricsMatchNames() {
+    for (size_t i = 0; i < RL_GC__MAX; i++)
+        if (!sameName(kGCounterMetrics[i].counter, kGCounterNames[i])) return false;
+    return true;
+}
+static_assert(gcounterMetricsMatchNames(), "kGCounterMetrics rows must follow RL_GCOUNTER_NAMES order");
 
 struct FamilyName {
     const char* label;
@@ -145,7 +159,7 @@ std::string ruleLabel(uint32_t rule_id, const std::vector<std::string>& names) {
 
 const char* verdictLabel(uint32_t reason, const rl_config* cfg) {
     if (reason >= RL_REASON__MAX) return "pass";
-    switch (kReasonVerdicts[reason]) {
+    switch (kReasonVerdicts[reason].verdict) {
     case Verdict::Pass:
         return "pass";
     case Verdict::Drop:
