@@ -417,6 +417,8 @@ std::string Daemon::ruleName(uint32_t id) const {
 Status Daemon::setup() {
     start_ns_ = nowNs();
     if (auto s = loadInitialConfig(); !s) return s;
+    // before touching pins or attachments: one daemon per socket
+    if (auto s = ControlServer::ensureNotServed(config_.control_socket); !s) return s;
 
     LoaderOptions lo;
     lo.pin_path = config_.pin_path;
