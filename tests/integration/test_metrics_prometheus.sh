@@ -121,9 +121,13 @@ ok "prometheus on 127.0.0.1:$PPORT scrapes the daemon"
 LAB='rule="lab"'
 # Exact counter values as the daemon serves them now (the pinned state is fresh,
 # but read the baseline instead of assuming zero).
-counter() { scrape | awk -v sel="$1" '$0 ~ "^ratelimit_packets_total\\{" && index($0, sel) { s += $2 } END { printf "%d\n", s }'; }
+counter() { # counter SELECTOR [FAMILY]: sum of the samples of FAMILY whose labels contain SELECTOR
+    scrape | awk -v sel="$1" -v fam="${2:-ratelimit_packets_total}" 'index($0, fam "{") == 1 && index($0, sel) { s += $2 } END { printf "%d\n", s }'
+}
 base_pass=$(counter "$LAB,reason=\"pass\"")
 base_drop=$(counter "$LAB,reason=\"rate\"")
+base_pass_b=$(counter "$LAB,reason=\"pass\"" ratelimit_bytes_total)
+base_drop_b=$(counter "$LAB,reason=\"rate\"" ratelimit_bytes_total)
 wait_for "baseline in prometheus" 30 prom_equals "sum(ratelimit_packets_total{$LAB})" "$((base_pass + base_drop))"
 t_start=$(date +%s)
 sleep 4   # flat samples before the flood inside the increase() window
@@ -147,7 +151,12 @@ got_pass=$(counter "$LAB,reason=\"pass\"")
 got_drop=$(counter "$LAB,reason=\"rate\"")
 [ "$got_pass" = "$want_pass" ] && [ "$got_drop" = "$want_drop" ] ||
     fail "daemon counters pass=$got_pass drop=$got_drop, expected pass=$want_pass drop=$want_drop ($arrived/$SENT echo requests reached the stack)"
-ok "sent $SENT, $arrived reached the stack behind XDP ($received replies seen by ping): daemon counts pass=$((got_pass - base_pass)) drop=$((got_drop - base_drop))"
+# bytes: IP length of a default ping echo request = 20 + 8 + 56 = 84
+pb=$(($(counter "$LAB,reason=\"pass\"" ratelimit_bytes_total) - base_pass_b))
+db=$(($(counter "$LAB,reason=\"rate\"" ratelimit_bytes_total) - base_drop_b))
+[ "$pb" = $((arrived * 84)) ] && [ "$db" = $(((SENT - arrived) * 84)) ] ||
+    fail "bytes pass=$pb drop=$db, expected $((arrived * 84)) and $(((SENT - arrived) * 84))"
+ok "sent $SENT, $arrived reached the stack behind XDP ($received replies seen by ping): daemon counts pass=$((got_pass - base_pass)) drop=$((got_drop - base_drop)) packets, $pb/$db bytes"
 
 # Raw counters through Prometheus: exact.
 wait_for "final counters in prometheus" 30 prom_equals \
