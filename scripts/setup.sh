@@ -11,7 +11,8 @@ PKGS=(
   libyaml-cpp-dev nlohmann-json3-dev libsystemd-dev
   # lab, tests and benchmarks
   iproute2 iputils-ping netsniff-ng nftables iptables procps psmisc
-  prometheus python3 python3-scapy jq curl systemd
+  prometheus python3 python3-scapy python3-jsonschema jq curl systemd
+  util-linux passwd    # nsenter, unshare, runuser, useradd (daemon tests)
   libclang-rt-14-dev
 )
 

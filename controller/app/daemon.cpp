@@ -18,6 +18,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "stats/collector.hpp"
 #include "util/log.hpp"
 
 namespace ratelimit {
@@ -25,6 +26,7 @@ namespace {
 
 constexpr uint64_t kTickNs = 100'000'000;          // event loop timer: 100 ms
 constexpr uint64_t kTalkerSnapshotNs = 1'000'000'000;
+constexpr uint64_t kTalkerIdleNs = 60'000'000'000;      // talkers silent this long are deleted
 enum EpollTag : uint64_t { kTagSignal = 1, kTagTimer, kTagServer, kTagEvents };
 
 uint64_t monoNs() {
@@ -415,6 +417,8 @@ std::string Daemon::ruleName(uint32_t id) const {
 Status Daemon::setup() {
     start_ns_ = nowNs();
     if (auto s = loadInitialConfig(); !s) return s;
+    // before touching pins or attachments: one daemon per socket
+    if (auto s = ControlServer::ensureNotServed(config_.control_socket); !s) return s;
 
     LoaderOptions lo;
     lo.pin_path = config_.pin_path;
@@ -451,6 +455,19 @@ Status Daemon::setup() {
     sigaddset(&mask, SIGINT);
     sigprocmask(SIG_BLOCK, &mask, nullptr);
     signal(SIGPIPE, SIG_IGN);
+    // after sigprocmask: the server threads inherit the blocked signal set
+    if (!config_.metrics_listen.empty()) {
+        Collector::Options mo;
+        mo.maps = maps_.get();
+        mo.state = metrics_state_;
+        auto m = MetricsServer::start(config_.metrics_listen, std::make_shared<Collector>(std::move(mo)));
+        if (m) {
+            metrics_ = std::move(*m);
+            RL_LOG_INFO("metrics: http://%s/metrics (port %u)", config_.metrics_listen.c_str(), metrics_->port());
+        } else {  // enforcement must not depend on a free port; Prometheus sees the target down
+            RL_LOG_ERROR("metrics disabled: %s", m.error().message().c_str());
+        }
+    }
     sigfd_.reset(signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
     if (!sigfd_.valid()) return sysError("signalfd");
     timerfd_.reset(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
@@ -483,7 +500,15 @@ Status Daemon::setup() {
 
 void Daemon::notifyStatus() {
     size_t attached = 0;
-    for (const auto& a : loader_->attachments()) attached += a.attached;
+    std::vector<AttachmentInfo> published;  // for the metrics collector: made + configured
+    for (const auto& a : loader_->attachments()) {
+        attached += a.attached;
+        published.push_back({a.name, a.mode.empty() ? xdpModeName(a.requested) : a.mode, loader_->progId()});
+    }
+    for (const auto& ic : config_.interfaces)
+        if (std::none_of(published.begin(), published.end(), [&](const auto& p) { return p.interface == ic.name; }))
+            published.push_back({ic.name, xdpModeName(ic.mode), loader_->progId()});
+    metrics_state_->publish(std::move(published), reloads_ok_, reloads_failed_);
     std::string s = "STATUS=generation " + std::to_string(generation_) + ", " + std::to_string(attached) +
                     " interface(s) attached, " + std::to_string(reloads_failed_) + " failed reload(s)";
     sd_notify(0, s.c_str());
@@ -584,7 +609,23 @@ void Daemon::snapshotTalkers() {
     talk_prev_ = std::move(talk_cur_);
     talk_prev_ns_ = talk_cur_ns_;
     talk_cur_.clear();
-    for (auto& s : *t) talk_cur_[std::string(reinterpret_cast<const char*>(&s.key), sizeof(s.key))] = s;
+    std::map<std::string, uint64_t> changed;
+    for (auto& s : *t) {
+        std::string k(reinterpret_cast<const char*>(&s.key), sizeof(s.key));
+        auto prev = talk_prev_.find(k);
+        auto since = talk_changed_ns_.find(k);
+        bool moved = prev == talk_prev_.end() || prev->second.packets != s.packets;
+        uint64_t last = moved || since == talk_changed_ns_.end() ? now : since->second;
+        // Age out sources silent for kTalkerIdleNs so the sampled table keeps
+        // room for current talkers (LRU eviction alone favours busy CPUs).
+        if (now - last > kTalkerIdleNs) {
+            (void)maps_->deleteTalker(s.key);
+            continue;
+        }
+        changed[k] = last;
+        talk_cur_[k] = s;
+    }
+    talk_changed_ns_ = std::move(changed);
     talk_cur_ns_ = now;
 }
 

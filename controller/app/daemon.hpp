@@ -19,6 +19,8 @@
 #include "loader/loader.hpp"
 #include "maps/maps.hpp"
 #include "rules/compiler.hpp"
+#include "stats/metrics_server.hpp"
+#include "stats/published_state.hpp"
 #include "util/fd.hpp"
 
 namespace ratelimit {
@@ -144,6 +146,9 @@ private:
     std::unique_ptr<Maps> maps_;
     std::unique_ptr<EventReader> events_;
     std::unique_ptr<ControlServer> server_;
+    // metrics: declared after maps_ so that the server (and its scrapes) stop first
+    std::shared_ptr<PublishedState> metrics_state_ = std::make_shared<PublishedState>();
+    std::unique_ptr<MetricsServer> metrics_;
     UniqueFd epfd_, sigfd_, timerfd_;
     bool stop_ = false;
     uint64_t start_ns_ = 0;
@@ -151,6 +156,7 @@ private:
     uint64_t next_talker_ns_ = 0;
     uint64_t talk_prev_ns_ = 0, talk_cur_ns_ = 0;
     std::map<std::string, TalkerSample> talk_prev_, talk_cur_;
+    std::map<std::string, uint64_t> talk_changed_ns_;   // last time a talker's count moved
     std::map<ConnId, Subscription> subs_;
     uint64_t events_seen_ = 0;
 };
