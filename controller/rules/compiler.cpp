@@ -204,29 +204,20 @@ private:
                 out.tiers[t] = *m;
             }
             out.n_tiers = static_cast<uint8_t>(std::min<size_t>(r.tiers.size(), RL_MAX_TIERS));
-            if (r.global) {
-                auto g = meterFromConfig(*r.global, true);
-                if (!g)
-                    issue(&r, "rule '" + r.name + "' global: " + g.error().message());
-                else {
-                    out.global = *g;
-                    out.has_global = 1;
+            // meters over all sources of the rule: ceiling, admission, refused sources
+            auto aggregate = [&](const std::optional<MeterConfig>& in, rl_meter& dst, const char* what) {
+                if (!in) return false;
+                auto g = meterFromConfig(*in, true);
+                if (!g) {
+                    issue(&r, "rule '" + r.name + "' " + what + ": " + g.error().message());
+                    return false;
                 }
-            }
-            if (r.admit) {
-                auto g = meterFromConfig(*r.admit, true);
-                if (!g)
-                    issue(&r, "rule '" + r.name + "' admit: " + g.error().message());
-                else
-                    out.admit = *g;
-            }
-            if (r.unknown) {
-                auto g = meterFromConfig(*r.unknown, true);
-                if (!g)
-                    issue(&r, "rule '" + r.name + "' unknown: " + g.error().message());
-                else
-                    out.unknown = *g;
-            }
+                dst = *g;
+                return true;
+            };
+            out.has_global = aggregate(r.global, out.global, "global") ? 1 : 0;
+            aggregate(r.admit, out.admit, "admit");
+            aggregate(r.unknown, out.unknown, "unknown");
             if (r.on_exceed == RL_EXCEED_BLOCK) {
                 if (r.block_ns == 0) issue(&r, "rule '" + r.name + "': on_exceed block needs a block duration");
                 out.block_ns = r.block_ns;
