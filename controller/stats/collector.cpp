@@ -48,6 +48,7 @@ constexpr ReasonVerdict kReasonVerdicts[] = {
     {"shadow_rate", Verdict::Pass},    {"shadow_global", Verdict::Pass},
     {"malformed", Verdict::Malformed}, {"non_ip", Verdict::Pass},
     {"state_full", Verdict::StateFull}, {"override_block", Verdict::Drop},
+    {"unknown", Verdict::Drop},        {"shadow_unknown", Verdict::Pass},
 };
 static_assert(std::size(kReasonVerdicts) == RL_REASON__MAX, "kReasonVerdicts must cover every rl_reason");
 constexpr bool reasonVerdictsMatchNames() {
@@ -79,6 +80,12 @@ constexpr GCounterMetric kGCounterMetrics[] = {
     {"event_suppressed", "ratelimit_events_total", nullptr, "outcome", "suppressed"},
     {"cas_exhausted", "ratelimit_cas_exhausted_total",
      "Meter updates that ran out of compare-and-swap retries and were treated as non-conforming.", nullptr, nullptr},
+    {"admit_refused", "ratelimit_admissions_refused_total",
+     "New sources refused their own state by a rule's admit meter (charged to its unknown meter).", nullptr,
+     nullptr},
+    {"key_insert_empty", "ratelimit_key_inserts_empty_total",
+     "Of ratelimit_key_inserts_total: keys that started empty because the admit meter was under pressure.",
+     nullptr, nullptr},
 };
 static_assert(std::size(kGCounterMetrics) == RL_GC__MAX, "kGCounterMetrics must cover every rl_gcounter");
 constexpr bool gcounterMetricsMatchNames() {
