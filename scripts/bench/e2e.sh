@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# End-to-end bench: sender and receiver namespaces joined by one veth pair
+# (198.18.0.0/15). The sender is in-kernel: rl_bench gen test-runs a tiny XDP
+# program with BPF_F_TEST_XDP_LIVE_FRAMES that rewrites the source of every
+# frame and XDP_TXes it out of the sender veth (bounded: BENCH_E2E_PACKETS
+# frames per run, and `timeout`). The receiver veth uses threaded NAPI, its
+# thread pinned to one CPU, the generator to another, so the receiver's work is
+# exactly that thread's CPU time (/proc/PID/schedstat).
+#
+# Receiver modes, same per-source limit everywhere (BENCH_E2E_RATE/s, burst BENCH_E2E_BURST):
+#   none       no filter (GRO on so that veth runs NAPI)
+#   nft        nftables meter on ip saddr, prerouting priority raw
+#   hashlimit  iptables -t raw -m hashlimit --hashlimit-mode srcip (Debian's iptables, nf_tables backend)
+#   xdp_drop   bare XDP_DROP
+#   ratelimit  the shipped XDP program, token bucket per /32 (loaded by rl_bench via the skeleton)
+#
+# usage: e2e.sh BUILD_DIR > e2e.csv   (root)
+# Knobs: BENCH_E2E_PACKETS=10000000 BENCH_E2E_RUNS=3 BENCH_E2E_SOURCES=256,131072
+#        BENCH_E2E_MODES="none nft hashlimit xdp_drop ratelimit" BENCH_E2E_RATE=1 BENCH_E2E_BURST=1
+#        BENCH_GEN_CPU=0 BENCH_RX_CPU=1 BENCH_RX_FIFO=0 (1: receiver NAPI thread SCHED_FIFO, so
+#        that other load on its CPU does not starve it; bounded by the run length)
+# The default limit is low (1/s, burst 1) on purpose: with a spoofed flood every source
+# sends few packets, and only a low per-source limit makes this a drop test.
+set -euo pipefail
+
+O=${1:-build}
+BENCH=$(cd "$O/tests/bench" && pwd)/rl_bench
+PACKETS=${BENCH_E2E_PACKETS:-10000000}
+RUNS=${BENCH_E2E_RUNS:-3}
+SOURCES=${BENCH_E2E_SOURCES:-256,131072}
+MODES=${BENCH_E2E_MODES:-none nft hashlimit xdp_drop ratelimit}
+RATE=${BENCH_E2E_RATE:-1}
+BURST=${BENCH_E2E_BURST:-1}
+GEN_CPU=${BENCH_GEN_CPU:-0}
+RX_CPU=${BENCH_RX_CPU:-1}
+# Bound on one generator run, whatever the machine does.
+GEN_TIMEOUT=${BENCH_E2E_TIMEOUT:-60}
+
+SNS=rlbench-$$-snd
+RNS=rlbench-$$-rcv
+SDEV=rs$$
+RDEV=rr$$
+cleanup() {
+  ip netns del "$SNS" 2>/dev/null || true
+  ip netns del "$RNS" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+log() { echo "e2e: $*" >&2; }
+rx() { ip netns exec "$RNS" "$@"; }
+
+ip netns add "$SNS"
+ip netns add "$RNS"
+ip link add "$SDEV" netns "$SNS" type veth peer name "$RDEV" netns "$RNS"
+ip -n "$SNS" addr add 198.18.0.1/15 dev "$SDEV"
+ip -n "$RNS" addr add 198.18.0.2/15 dev "$RDEV"
+ip -n "$SNS" link set "$SDEV" up
+ip -n "$RNS" link set "$RDEV" up
+ip -n "$SNS" link set lo up
+ip -n "$RNS" link set lo up
+rx ethtool -K "$RDEV" gro on >/dev/null
+rx sh -c "echo 1 > /sys/class/net/$RDEV/threaded"
+RMAC=$(cat "/sys/class/net/$RDEV/address" 2>/dev/null || rx cat "/sys/class/net/$RDEV/address")
+
+# The receiver's NAPI thread (re-created when XDP is attached or detached).
+napi_pid() {
+  local p
+  for p in $(pgrep "^napi/$RDEV-" || true); do echo "$p"; done | sort -n | tail -1
+}
+
+ethstat() { rx ethtool -S "$RDEV" | awk -v k="$1" '$1 == k":" { print $2 }'; }
+
+dropped_count() {
+  case $1 in
+    none) echo 0 ;;
+    nft) rx nft list chain ip rlbench pre | sed -n 's/.*counter packets \([0-9]*\).*/\1/p' ;;
+    hashlimit) rx iptables -t raw -L PREROUTING -v -x -n | awk '$3 == "DROP" { print $1 }' ;;
+    xdp_drop|ratelimit) ethstat rx_queue_0_xdp_drops ;;
+  esac
+}
+
+setup_mode() {
+  case $1 in
+    none) ;;
+    nft)
+      rx nft -f - <<EOF
+table ip rlbench {
+  chain pre {
+    type filter hook prerouting priority raw; policy accept;
+    meter flood size 1048576 { ip saddr limit rate over $RATE/second burst $BURST packets } counter drop
+  }
+}
+EOF
+      ;;
+    hashlimit)
+      rx iptables -t raw -A PREROUTING -m hashlimit --hashlimit-above "$RATE/sec" \
+        --hashlimit-burst "$BURST" --hashlimit-mode srcip --hashlimit-name rlbench \
+        --hashlimit-htable-size 1048576 --hashlimit-htable-max 1048576 -j DROP
+      ;;
+    xdp_drop) rx "$BENCH" load --ifname "$RDEV" --prog drop >&2 ;;
+    ratelimit) rx "$BENCH" load --ifname "$RDEV" --prog ratelimit --rate "$RATE" --burst "$BURST" >&2 ;;
+  esac
+}
+
+teardown_mode() {
+  case $1 in
+    nft) rx nft delete table ip rlbench ;;
+    hashlimit) rx iptables -t raw -F PREROUTING ;;
+    xdp_drop|ratelimit) ip -n "$RNS" link set dev "$RDEV" xdp off ;;
+  esac
+}
+
+echo "family,mode,sources,run,sent,seconds,sent_pps,rx,dropped,rx_pps,cpu_frac,rx_pps_per_core"
+for mode in $MODES; do
+  setup_mode "$mode"
+  sleep 0.2
+  pid=$(napi_pid)
+  [ -n "$pid" ] || { log "no NAPI thread for $RDEV"; exit 1; }
+  taskset -pc "$RX_CPU" "$pid" >/dev/null
+  [ "${BENCH_RX_FIFO:-0}" = 1 ] && chrt -f -p 50 "$pid"
+  for n in ${SOURCES//,/ }; do
+    # 256 sources: 198.19.1.0/24; more: from 198.18.0.0 (at most the /15, 131072)
+    if [ "$n" -le 256 ]; then base=198.19.1.0; else base=198.18.0.0; fi
+    [ "$n" -le 131072 ] || { log "at most 131072 sources fit in 198.18.0.0/15"; exit 1; }
+    for run in $(seq 1 "$RUNS"); do
+      rx0=$(rx cat "/sys/class/net/$RDEV/statistics/rx_packets")
+      d0=$(dropped_count "$mode")
+      c0=$(cut -d' ' -f1 "/proc/$pid/schedstat")
+      out=$(timeout "$GEN_TIMEOUT" ip netns exec "$SNS" taskset -c "$GEN_CPU" "$BENCH" gen \
+        --ifname "$SDEV" --dst-mac "$RMAC" --src-ip "$base" --dst-ip 198.18.0.2 \
+        --sources "$n" --packets "$PACKETS")
+      sleep 0.05  # let the receiver drain its ring (256 frames)
+      rx1=$(rx cat "/sys/class/net/$RDEV/statistics/rx_packets")
+      d1=$(dropped_count "$mode")
+      c1=$(cut -d' ' -f1 "/proc/$pid/schedstat")
+      secs=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$out")
+      /usr/bin/python3 - "$mode" "$n" "$run" "$PACKETS" "$secs" "$rx0" "$rx1" "$d0" "$d1" "$c0" "$c1" <<'PY'
+import sys
+mode, n, run, sent, secs, rx0, rx1, d0, d1, c0, c1 = sys.argv[1:]
+secs = float(secs); rx = int(rx1) - int(rx0); dropped = int(d1) - int(d0)
+cpu = (int(c1) - int(c0)) / 1e9
+print(f"4,{mode},{n},{run},{sent},{secs:.6f},{int(sent)/secs:.0f},{rx},{dropped},{rx/secs:.0f},"
+      f"{cpu/secs:.4f},{(rx/cpu if cpu > 0 else 0):.0f}")
+PY
+      log "$mode sources=$n run=$run: $out"
+    done
+  done
+  teardown_mode "$mode"
+done
