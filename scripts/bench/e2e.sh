@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end bench: sender and receiver namespaces joined by one veth pair
-# (198.18.0.0/15). The sender is in-kernel: rl_bench gen test-runs a tiny XDP
+# (IPv4 198.18.0.0/15; IPv6 in the documentation prefix 2001:db8::/32, because
+# 1,000,000 distinct IPv4 sources do not fit in the /15). The sender is in-kernel: rl_bench gen test-runs a tiny XDP
 # program with BPF_F_TEST_XDP_LIVE_FRAMES that rewrites the source of every
 # frame and XDP_TXes it out of the sender veth (bounded: BENCH_E2E_PACKETS
 # frames per run, and `timeout`). The receiver veth uses threaded NAPI, its
@@ -10,12 +11,14 @@
 # Receiver modes, same per-source limit everywhere (BENCH_E2E_RATE/s, burst BENCH_E2E_BURST):
 #   none       no filter (GRO on so that veth runs NAPI)
 #   nft        nftables meter on ip saddr, prerouting priority raw
-#   hashlimit  iptables -t raw -m hashlimit --hashlimit-mode srcip (Debian's iptables, nf_tables backend)
+#   hashlimit  iptables/ip6tables -t raw -m hashlimit --hashlimit-mode srcip (Debian's
+#              iptables 1.8.9, nf_tables backend running the xt_hashlimit match)
 #   xdp_drop   bare XDP_DROP
 #   ratelimit  the shipped XDP program, token bucket per /32 (loaded by rl_bench via the skeleton)
 #
 # usage: e2e.sh BUILD_DIR > e2e.csv   (root)
-# Knobs: BENCH_E2E_PACKETS=10000000 BENCH_E2E_RUNS=3 BENCH_E2E_SOURCES=256,131072
+# Knobs: BENCH_E2E_PACKETS=10000000 BENCH_E2E_RUNS=3 BENCH_E2E_FAMILIES="4 6"
+#        BENCH_E2E_SOURCES4=256,131072 (at most the /15) BENCH_E2E_SOURCES6=256,1000000
 #        BENCH_E2E_MODES="none nft hashlimit xdp_drop ratelimit" BENCH_E2E_RATE=1 BENCH_E2E_BURST=1
 #        BENCH_GEN_CPU=0 BENCH_RX_CPU=1 BENCH_RX_FIFO=0 (1: receiver NAPI thread SCHED_FIFO, so
 #        that other load on its CPU does not starve it; bounded by the run length)
@@ -27,7 +30,9 @@ O=${1:-build}
 BENCH=$(cd "$O/tests/bench" && pwd)/rl_bench
 PACKETS=${BENCH_E2E_PACKETS:-10000000}
 RUNS=${BENCH_E2E_RUNS:-3}
-SOURCES=${BENCH_E2E_SOURCES:-256,131072}
+FAMILIES=${BENCH_E2E_FAMILIES:-4 6}
+SOURCES4=${BENCH_E2E_SOURCES4:-256,131072}
+SOURCES6=${BENCH_E2E_SOURCES6:-256,1000000}
 MODES=${BENCH_E2E_MODES:-none nft hashlimit xdp_drop ratelimit}
 RATE=${BENCH_E2E_RATE:-1}
 BURST=${BENCH_E2E_BURST:-1}
@@ -54,6 +59,8 @@ ip netns add "$RNS"
 ip link add "$SDEV" netns "$SNS" type veth peer name "$RDEV" netns "$RNS"
 ip -n "$SNS" addr add 198.18.0.1/15 dev "$SDEV"
 ip -n "$RNS" addr add 198.18.0.2/15 dev "$RDEV"
+ip -n "$SNS" addr add 2001:db8::1/64 dev "$SDEV" nodad
+ip -n "$RNS" addr add 2001:db8::2/64 dev "$RDEV" nodad
 ip -n "$SNS" link set "$SDEV" up
 ip -n "$RNS" link set "$RDEV" up
 ip -n "$SNS" link set lo up
@@ -73,8 +80,8 @@ ethstat() { rx ethtool -S "$RDEV" | awk -v k="$1" '$1 == k":" { print $2 }'; }
 dropped_count() {
   case $1 in
     none) echo 0 ;;
-    nft) rx nft list chain ip rlbench pre | sed -n 's/.*counter packets \([0-9]*\).*/\1/p' ;;
-    hashlimit) rx iptables -t raw -L PREROUTING -v -x -n | awk '$3 == "DROP" { print $1 }' ;;
+    nft) rx nft list chain "$NFT_FAMILY" rlbench pre | sed -n 's/.*counter packets \([0-9]*\).*/\1/p' ;;
+    hashlimit) rx "$IPT" -t raw -L PREROUTING -v -x -n | awk '$3 == "DROP" { print $1 }' ;;
     xdp_drop|ratelimit) ethstat rx_queue_0_xdp_drops ;;
   esac
 }
@@ -84,16 +91,16 @@ setup_mode() {
     none) ;;
     nft)
       rx nft -f - <<EOF
-table ip rlbench {
+table $NFT_FAMILY rlbench {
   chain pre {
     type filter hook prerouting priority raw; policy accept;
-    meter flood size 1048576 { ip saddr limit rate over $RATE/second burst $BURST packets } counter drop
+    meter flood size 1048576 { $NFT_FAMILY saddr limit rate over $RATE/second burst $BURST packets } counter drop
   }
 }
 EOF
       ;;
     hashlimit)
-      rx iptables -t raw -A PREROUTING -m hashlimit --hashlimit-above "$RATE/sec" \
+      rx "$IPT" -t raw -A PREROUTING -m hashlimit --hashlimit-above "$RATE/sec" \
         --hashlimit-burst "$BURST" --hashlimit-mode srcip --hashlimit-name rlbench \
         --hashlimit-htable-size 1048576 --hashlimit-htable-max 1048576 -j DROP
       ;;
@@ -104,13 +111,19 @@ EOF
 
 teardown_mode() {
   case $1 in
-    nft) rx nft delete table ip rlbench ;;
-    hashlimit) rx iptables -t raw -F PREROUTING ;;
+    nft) rx nft delete table "$NFT_FAMILY" rlbench ;;
+    hashlimit) rx "$IPT" -t raw -F PREROUTING ;;
     xdp_drop|ratelimit) ip -n "$RNS" link set dev "$RDEV" xdp off ;;
   esac
 }
 
-echo "family,mode,sources,run,sent,seconds,sent_pps,rx,dropped,rx_pps,cpu_frac,rx_pps_per_core"
+echo "family,mode,sources,run,sent,seconds,sent_pps,rx,dropped,rx_pps,cpu_frac,rx_pps_per_core,rx_cpu_busy_frac"
+for fam in $FAMILIES; do
+if [ "$fam" = 4 ]; then
+  NFT_FAMILY=ip IPT=iptables SOURCES=$SOURCES4 DST=198.18.0.2
+else
+  NFT_FAMILY=ip6 IPT=ip6tables SOURCES=$SOURCES6 DST=2001:db8::2
+fi
 for mode in $MODES; do
   setup_mode "$mode"
   sleep 0.2
@@ -119,31 +132,40 @@ for mode in $MODES; do
   taskset -pc "$RX_CPU" "$pid" >/dev/null
   [ "${BENCH_RX_FIFO:-0}" = 1 ] && chrt -f -p 50 "$pid"
   for n in ${SOURCES//,/ }; do
-    # 256 sources: 198.19.1.0/24; more: from 198.18.0.0 (at most the /15, 131072)
-    if [ "$n" -le 256 ]; then base=198.19.1.0; else base=198.18.0.0; fi
-    [ "$n" -le 131072 ] || { log "at most 131072 sources fit in 198.18.0.0/15"; exit 1; }
+    if [ "$fam" = 4 ]; then
+      # 256 sources: 198.19.1.0/24; more: from 198.18.0.0 (at most the /15)
+      if [ "$n" -le 256 ]; then base=198.19.1.0; else base=198.18.0.0; fi
+      [ "$n" -le 131072 ] || { log "at most 131072 IPv4 sources fit in 198.18.0.0/15"; exit 1; }
+    else
+      base=2001:db8:1::  # + counter in the low 32 bits; off-link for the receiver
+    fi
     for run in $(seq 1 "$RUNS"); do
       rx0=$(rx cat "/sys/class/net/$RDEV/statistics/rx_packets")
       d0=$(dropped_count "$mode")
       c0=$(cut -d' ' -f1 "/proc/$pid/schedstat")
+      b0=$(awk -v c="cpu$RX_CPU" '$1 == c { print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat)
       out=$(timeout "$GEN_TIMEOUT" ip netns exec "$SNS" taskset -c "$GEN_CPU" "$BENCH" gen \
-        --ifname "$SDEV" --dst-mac "$RMAC" --src-ip "$base" --dst-ip 198.18.0.2 \
+        --ifname "$SDEV" --family "$fam" --dst-mac "$RMAC" --src-ip "$base" --dst-ip "$DST" \
         --sources "$n" --packets "$PACKETS")
       sleep 0.05  # let the receiver drain its ring (256 frames)
       rx1=$(rx cat "/sys/class/net/$RDEV/statistics/rx_packets")
       d1=$(dropped_count "$mode")
       c1=$(cut -d' ' -f1 "/proc/$pid/schedstat")
+      b1=$(awk -v c="cpu$RX_CPU" '$1 == c { print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat)
       secs=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$out")
-      /usr/bin/python3 - "$mode" "$n" "$run" "$PACKETS" "$secs" "$rx0" "$rx1" "$d0" "$d1" "$c0" "$c1" <<'PY'
+      /usr/bin/python3 - "$fam" "$mode" "$n" "$run" "$PACKETS" "$secs" "$rx0" "$rx1" "$d0" "$d1" "$c0" "$c1" "$b0" "$b1" <<'PY'
 import sys
-mode, n, run, sent, secs, rx0, rx1, d0, d1, c0, c1 = sys.argv[1:]
+fam, mode, n, run, sent, secs, rx0, rx1, d0, d1, c0, c1, b0, b1 = sys.argv[1:]
 secs = float(secs); rx = int(rx1) - int(rx0); dropped = int(d1) - int(d0)
 cpu = (int(c1) - int(c0)) / 1e9
-print(f"4,{mode},{n},{run},{sent},{secs:.6f},{int(sent)/secs:.0f},{rx},{dropped},{rx/secs:.0f},"
-      f"{cpu/secs:.4f},{(rx/cpu if cpu > 0 else 0):.0f}")
+busy0, tot0 = map(int, b0.split()); busy1, tot1 = map(int, b1.split())
+busy = (busy1 - busy0) / max(1, tot1 - tot0)  # whole RX CPU incl. other load (jiffies)
+print(f"{fam},{mode},{n},{run},{sent},{secs:.6f},{int(sent)/secs:.0f},{rx},{dropped},{rx/secs:.0f},"
+      f"{cpu/secs:.4f},{(rx/cpu if cpu > 0 else 0):.0f},{busy:.3f}")
 PY
-      log "$mode sources=$n run=$run: $out"
+      log "IPv$fam $mode sources=$n run=$run: $out"
     done
   done
   teardown_mode "$mode"
+done
 done

@@ -144,10 +144,11 @@ def main():
     if e2e:
         md += ["", "## End to end (veth between two namespaces, live-frames generator)", "",
                "rx = frames the receiver veth processed; drop = frames the receiver's filter dropped; "
-               "cpu = receiver NAPI thread CPU time (pinned, threaded NAPI); pps/core = rx / cpu seconds. "
-               "Median of runs.", "",
-               "| family | mode | sources | runs | sent pps | rx pps | drop % | receiver cpu % | rx pps per receiver core |",
-               "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+               "cpu = receiver NAPI thread CPU time / wall time (threaded NAPI, pinned); "
+               "pps/core = rx / receiver thread CPU seconds (drop capacity per core); "
+               "rx CPU busy = whole receiver CPU busy per /proc/stat, other load included. Median of runs.", "",
+               "| family | mode | sources | runs | sent pps | rx pps | drop % | receiver thread cpu % | rx CPU busy % | rx pps per receiver core |",
+               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         groups = {}
         for r in e2e:
             groups.setdefault((r["family"], r["mode"], r["sources"]), []).append(r)
@@ -157,8 +158,9 @@ def main():
             drop_pct = 100.0 * statistics.median(float(x["dropped"]) / max(1.0, float(x["rx"])) for x in rs)
             cpu = med("cpu_frac")
             per_core = med("rx_pps_per_core")
+            busy = med("rx_cpu_busy_frac")
             md.append(f"| IPv{fam} | {mode} | {int(src):,} | {len(rs)} | {med('sent_pps'):,.0f} | {rx_pps:,.0f} | "
-                      f"{drop_pct:.1f} | {100 * cpu:.0f} | {per_core:,.0f} |")
+                      f"{drop_pct:.1f} | {100 * cpu:.0f} | {100 * busy:.0f} | {per_core:,.0f} |")
             key = ["e2e", fam, mode, "", "", src, ""]
             long_rows += [key + ["rx_pps", f"{rx_pps:.0f}", "pps"],
                           key + ["drop_pct", f"{drop_pct:.2f}", "%"],
