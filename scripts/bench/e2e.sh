@@ -14,10 +14,13 @@
 #   hashlimit  iptables/ip6tables -t raw -m hashlimit --hashlimit-mode srcip (Debian's
 #              iptables 1.8.9, nf_tables backend running the xt_hashlimit match)
 #   xdp_drop   bare XDP_DROP
-#   ratelimit  the shipped XDP program, token bucket per /32 (loaded by rl_bench via the skeleton)
+#   ratelimitd the shipped XDP program loaded by the daemon (build/controller/ratelimitd) from a
+#              YAML config: default rule, token bucket per /32 and /128
+#   ratelimit  the same program and rule loaded directly by rl_bench via the skeleton
+#              (the default instead of ratelimitd when the daemon is not built)
 #
 # usage: e2e.sh BUILD_DIR > e2e.csv   (root)
-# Knobs: BENCH_E2E_PACKETS=10000000 BENCH_E2E_RUNS=3 BENCH_E2E_FAMILIES="4 6"
+# Knobs: BENCH_E2E_PACKETS=5000000 BENCH_E2E_RUNS=3 BENCH_E2E_FAMILIES="4 6"
 #        BENCH_E2E_SOURCES4=256,131072 (at most the /15) BENCH_E2E_SOURCES6=256,1000000
 #        BENCH_E2E_MODES="none nft hashlimit xdp_drop ratelimit" BENCH_E2E_RATE=1 BENCH_E2E_BURST=1
 #        BENCH_GEN_CPU=0 BENCH_RX_CPU=1 BENCH_RX_FIFO=0 (1: receiver NAPI thread SCHED_FIFO, so
@@ -28,12 +31,14 @@ set -euo pipefail
 
 O=${1:-build}
 BENCH=$(cd "$O/tests/bench" && pwd)/rl_bench
-PACKETS=${BENCH_E2E_PACKETS:-10000000}
+PACKETS=${BENCH_E2E_PACKETS:-5000000}
 RUNS=${BENCH_E2E_RUNS:-3}
 FAMILIES=${BENCH_E2E_FAMILIES:-4 6}
 SOURCES4=${BENCH_E2E_SOURCES4:-256,131072}
 SOURCES6=${BENCH_E2E_SOURCES6:-256,1000000}
-MODES=${BENCH_E2E_MODES:-none nft hashlimit xdp_drop ratelimit}
+RLD=$(cd "$O" && pwd)/controller/ratelimitd
+if [ -x "$RLD" ]; then RL_MODE=ratelimitd; else RL_MODE=ratelimit; fi
+MODES=${BENCH_E2E_MODES:-none nft hashlimit xdp_drop $RL_MODE}
 RATE=${BENCH_E2E_RATE:-1}
 BURST=${BENCH_E2E_BURST:-1}
 GEN_CPU=${BENCH_GEN_CPU:-0}
@@ -45,7 +50,11 @@ SNS=rlbench-$$-snd
 RNS=rlbench-$$-rcv
 SDEV=rs$$
 RDEV=rr$$
+TMP=$(mktemp -d)
+RLD_PID=
 cleanup() {
+  if [ -n "$RLD_PID" ]; then kill "$RLD_PID" 2>/dev/null || true; wait "$RLD_PID" 2>/dev/null || true; fi
+  rm -rf "$TMP"
   ip netns del "$SNS" 2>/dev/null || true
   ip netns del "$RNS" 2>/dev/null || true
 }
@@ -82,7 +91,7 @@ dropped_count() {
     none) echo 0 ;;
     nft) rx nft list chain "$NFT_FAMILY" rlbench pre | sed -n 's/.*counter packets \([0-9]*\).*/\1/p' ;;
     hashlimit) rx "$IPT" -t raw -L PREROUTING -v -x -n | awk '$3 == "DROP" { print $1 }' ;;
-    xdp_drop|ratelimit) ethstat rx_queue_0_xdp_drops ;;
+    xdp_drop|ratelimit|ratelimitd) ethstat rx_queue_0_xdp_drops ;;
   esac
 }
 
@@ -106,6 +115,36 @@ EOF
       ;;
     xdp_drop) rx "$BENCH" load --ifname "$RDEV" --prog drop >&2 ;;
     ratelimit) rx "$BENCH" load --ifname "$RDEV" --prog ratelimit --rate "$RATE" --burst "$BURST" >&2 ;;
+    ratelimitd)
+      cat > "$TMP/ratelimit.yaml" <<EOF
+version: 1
+defaults:
+  action: limit
+  on_exceed: drop
+  algorithm: token_bucket
+  rate: $RATE/s
+  burst: $BURST
+  key: {ipv4_prefix: 32, ipv6_prefix: 128}
+metrics:
+  listen: "off"
+control:
+  socket: $TMP/ratelimitd.sock
+pin_path: /sys/fs/bpf/rltest-$$-bench
+log_level: warn
+EOF
+      # `ip netns exec` remounts /sys: give the daemon a bpffs of its own (it
+      # disappears, pins included, with that mount namespace).
+      ip netns exec "$RNS" sh -c 'mount -t bpf bpf /sys/fs/bpf && exec "$0" --config "$1" --interface "$2:native"' \
+        "$RLD" "$TMP/ratelimit.yaml" "$RDEV" >&2 &
+      RLD_PID=$!
+      for _ in $(seq 1 100); do
+        ip -n "$RNS" link show "$RDEV" | grep -q ' xdp' && break
+        kill -0 "$RLD_PID" 2>/dev/null || { log "ratelimitd exited"; exit 1; }
+        sleep 0.1
+      done
+      ip -n "$RNS" link show "$RDEV" | grep -q ' xdp' || { log "ratelimitd did not attach"; exit 1; }
+      log "ratelimitd pid $RLD_PID attached to $RDEV"
+      ;;
   esac
 }
 
@@ -114,6 +153,12 @@ teardown_mode() {
     nft) rx nft delete table "$NFT_FAMILY" rlbench ;;
     hashlimit) rx "$IPT" -t raw -F PREROUTING ;;
     xdp_drop|ratelimit) ip -n "$RNS" link set dev "$RDEV" xdp off ;;
+    ratelimitd)
+      kill "$RLD_PID"
+      wait "$RLD_PID" || true
+      RLD_PID=
+      ip -n "$RNS" link set dev "$RDEV" xdp off 2>/dev/null || true
+      ;;
   esac
 }
 
