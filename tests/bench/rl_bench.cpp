@@ -404,8 +404,8 @@ public:
             for (uint64_t n : o_.sources) {
                 setTarget(t.prog_fd);
                 uint64_t repeat = roundUp(std::max(o_.min_repeat, n), n);
-                setSources(family, n, family == 4 ? kCostBase4 : 0);
-                testRun(t.prog_fd, family, n);  // warm pass: every key inserted once
+                setSources(n, family == 4 ? kCostBase4 : 0);
+                testRun(family, n);  // warm pass: every key inserted once
                 measure(t, family, n, "warm", repeat, o_.runs);
             }
         }
@@ -415,9 +415,9 @@ public:
     void coldRun(const Target& t, int family, uint64_t n, std::vector<uint64_t>& samples,
                  Counters& acc) {
         setTarget(t.prog_fd);
-        setSources(family, n, family == 4 ? kCostBase4 : 0);
+        setSources(n, family == 4 ? kCostBase4 : 0);
         Counters before = counters(t);
-        samples.push_back(testRun(t.prog_fd, family, n));
+        samples.push_back(testRun(family, n));
         Counters after = counters(t);
         acc.total += after.total - before.total;
         acc.dropped += after.dropped - before.dropped;
@@ -450,16 +450,15 @@ private:
         uint32_t zero = 0;
         updateElem(bpf_map__fd(driver_->maps.bd_target), &zero, &prog_fd, "bd_target");
     }
-    void setSources(int family, uint64_t n, uint32_t base) {
+    void setSources(uint64_t n, uint32_t base) {
         bench_src src{static_cast<uint32_t>(n), base};
         uint32_t zero = 0;
         updateElem(bpf_map__fd(driver_->maps.bd_src), &zero, &src, "bd_src");
         resetPerCpuCounter(bpf_map__fd(driver_->maps.bd_counter));
-        (void)family;
     }
 
     // One BPF_PROG_TEST_RUN of the driver: kernel-measured ns per packet.
-    uint64_t testRun(int target_fd, int family, uint64_t repeat) {
+    uint64_t testRun(int family, uint64_t repeat) {
         FrameSpec fs;
         fs.family = family;
         if (family == 4) {
@@ -477,7 +476,6 @@ private:
         int drv = bpf_program__fd(driver_->progs.bench_driver);
         if (bpf_prog_test_run_opts(drv, &opts) != 0) fail("bpf_prog_test_run_opts");
         if (opts.retval == XDP_ABORTED) fail("driver returned XDP_ABORTED (tail call failed)", 0);
-        (void)target_fd;
         return opts.duration;
     }
 
@@ -494,7 +492,7 @@ private:
     void measure(const Target& t, int family, uint64_t n, const char* phase, uint64_t repeat, int runs) {
         std::vector<uint64_t> samples;
         Counters before = counters(t);
-        for (int r = 0; r < runs; r++) samples.push_back(testRun(t.prog_fd, family, repeat));
+        for (int r = 0; r < runs; r++) samples.push_back(testRun(family, repeat));
         Counters after = counters(t);
         Counters d{after.total - before.total, after.dropped - before.dropped,
                    after.inserts - before.inserts};
@@ -617,7 +615,7 @@ void runMem() {
             k = next;
             prev = k.data();
         }
-        (void)filled;
+        if (filled != entries) fail("bpf_map_update_batch stored fewer keys than asked", 0);
         return present;
     };
     bpf_object* obj = s->obj;
