@@ -110,4 +110,34 @@ Result<Rate> parsePacketRate(const std::string& text);
 Result<Rate> parseByteRate(const std::string& text);
 Result<uint64_t> parseDurationNs(const std::string& text);
 
+// ---- additions (config helper) ----
+
+// "file:line:col: message" lines, each followed by the offending source line and
+// a caret under the column. formatErrors(source, errors) uses the name "config".
+std::string formatErrors(const std::string& source, const std::vector<ConfigError>& errors,
+                         const std::string& filename);
+
+// One rule in the YAML rule schema (a single mapping, as under `rules:`; JSON
+// is valid YAML, so the control socket's rules.add can pass its JSON object
+// text). Checks everything about the rule alone; name clashes and match-list
+// limits need the whole set: run checkRules (rules/compiler.hpp) on the result.
+struct RuleParseOutcome {
+    std::optional<RuleConfig> rule;
+    std::vector<ConfigError> errors;
+};
+RuleParseOutcome parseRuleText(const std::string& yaml);
+
+// Sizes in bytes: "1500", "64KiB", "1MB" (MB = 10^6 bytes).
+Result<uint64_t> parseByteSize(const std::string& text);
+
+// The burst used when none is configured: one second's worth of `rate`
+// (rounded down), at least 1.
+uint64_t defaultBurst(const Rate& rate);
+
+// Names reserved for rules the daemon creates itself.
+inline constexpr const char* kDefaultRuleName = "default";
+inline constexpr const char* kManagementRuleName = "management";
+// [A-Za-z0-9_.-]{1,47}
+bool validRuleName(const std::string& name);
+
 }  // namespace ratelimit

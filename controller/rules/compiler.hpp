@@ -30,4 +30,19 @@ struct RuleImage {
 // changed (which resets that rule's key state). Errors name the rule.
 Result<RuleImage> compileRules(const Config& config, const RuleImage* previous);
 
+// ---- additions (config helper) ----
+
+// The fast-path meter for one configured meter (a tier, or the global ceiling
+// when `global`), defaults filled in, validated by rules/meter_params.
+Result<rl_meter> meterFromConfig(const MeterConfig& m, bool global);
+
+// Everything compileRules would refuse, each naming the rule and where it was
+// written, so that the parser can report all of them with locations.
+struct CompileIssue {
+    std::string rule;         // rule name ("" for problems of the whole set)
+    SourceLocation where;
+    std::string message;
+};
+std::vector<CompileIssue> checkRules(const Config& config);
+
 }  // namespace ratelimit
