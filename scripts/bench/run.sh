@@ -5,6 +5,7 @@
 # mem.csv, e2e.csv). Knobs (environment):
 #   BENCH_SOURCES=1,1000,100000,1000000  BENCH_RUNS=3  BENCH_MIN_REPEAT=2000000
 #   BENCH_COLD=1  BENCH_MEM=1  BENCH_E2E=1  BENCH_CPU=1 (CPU the cost bench is pinned to)
+#   BENCH_OUT=BUILD_DIR/bench (where results go)
 #   plus scripts/bench/e2e.sh's BENCH_E2E_* knobs.
 # All test traffic stays inside namespaces created here (unique names, removed on exit).
 set -euo pipefail
@@ -12,7 +13,7 @@ set -euo pipefail
 O=${1:-build}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BENCH=$O/tests/bench/rl_bench
-OUT=$O/bench
+OUT=${BENCH_OUT:-$O/bench}
 [ "$(id -u)" -eq 0 ] || { echo "bench: needs root (BPF, namespaces)" >&2; exit 1; }
 [ -x "$BENCH" ] || { echo "bench: $BENCH missing; run make first" >&2; exit 1; }
 BENCH=$(cd "$(dirname "$BENCH")" && pwd)/rl_bench
