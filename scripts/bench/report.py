@@ -60,7 +60,7 @@ def cost_table(rows):
         ns = int(r["ns_per_pkt"])
         net = ns - b if b is not None else None
         g = gmin.get((r["family"], r["sources"], r["phase"]))
-        ratio = (net / g) if (net is not None and g and g > 0) else None
+        ratio = (net / g) if (net is not None and g and g > 0 and r["program"] != "xdp_drop") else None
         out.append(dict(r, net_ns=net, ratio=ratio))
     return out
 
