@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end bench: sender and receiver namespaces joined by one veth pair
 # (IPv4 198.18.0.0/15; IPv6 in the documentation prefix 2001:db8::/32, because
-# 1,000,000 distinct IPv4 sources do not fit in the /15). The sender is in-kernel: rl_bench gen test-runs a tiny XDP
-# program with BPF_F_TEST_XDP_LIVE_FRAMES that rewrites the source of every
+# 1,000,000 distinct IPv4 sources do not fit in the /15). The sender is
+# in-kernel: rl_bench gen test-runs a tiny XDP program with BPF_F_TEST_XDP_LIVE_FRAMES that rewrites the source of every
 # frame and XDP_TXes it out of the sender veth (bounded: BENCH_E2E_PACKETS
 # frames per run, and `timeout`). The receiver veth uses threaded NAPI, its
 # thread pinned to one CPU, the generator to another, so the receiver's work is
@@ -22,7 +22,7 @@
 # usage: e2e.sh BUILD_DIR > e2e.csv   (root)
 # Knobs: BENCH_E2E_PACKETS=5000000 BENCH_E2E_RUNS=3 BENCH_E2E_FAMILIES="4 6"
 #        BENCH_E2E_SOURCES4=256,131072 (at most the /15) BENCH_E2E_SOURCES6=256,1000000
-#        BENCH_E2E_MODES="none nft hashlimit xdp_drop ratelimit" BENCH_E2E_RATE=1 BENCH_E2E_BURST=1
+#        BENCH_E2E_MODES="none nft hashlimit xdp_drop ratelimitd" BENCH_E2E_RATE=1 BENCH_E2E_BURST=1
 #        BENCH_GEN_CPU=0 BENCH_RX_CPU=1 BENCH_RX_FIFO=0 (1: receiver NAPI thread SCHED_FIFO, so
 #        that other load on its CPU does not starve it; bounded by the run length)
 # The default limit is low (1/s, burst 1) on purpose: with a spoofed flood every source
@@ -76,7 +76,7 @@ ip -n "$SNS" link set lo up
 ip -n "$RNS" link set lo up
 rx ethtool -K "$RDEV" gro on >/dev/null
 rx sh -c "echo 1 > /sys/class/net/$RDEV/threaded"
-RMAC=$(cat "/sys/class/net/$RDEV/address" 2>/dev/null || rx cat "/sys/class/net/$RDEV/address")
+RMAC=$(rx cat "/sys/class/net/$RDEV/address")
 
 # The receiver's NAPI thread (re-created when XDP is attached or detached).
 napi_pid() {
