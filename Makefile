@@ -20,7 +20,7 @@ BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Wextra -Werror \
 BPF_SRCS := $(wildcard bpf/*.bpf.c) $(wildcard tests/bpf/progs/*.bpf.c) $(wildcard scripts/bench/progs/*.bpf.c)
 BPF_OBJS := $(addprefix $(BPF_OUT)/,$(notdir $(BPF_SRCS:.bpf.c=.bpf.o)))
 BPF_SKELS := $(BPF_OBJS:.bpf.o=.skel.h)
-BPF_DEPS := include/ratelimit/abi.h $(wildcard bpf/lib/*.h)
+BPF_DEPS := include/ratelimit/abi.h $(wildcard bpf/lib/*.h) $(wildcard scripts/bench/progs/*.h)
 
 vpath %.bpf.c bpf tests/bpf/progs scripts/bench/progs
 

@@ -13,6 +13,7 @@ PKGS=(
   iproute2 iputils-ping netsniff-ng nftables iptables procps psmisc
   prometheus python3 python3-scapy python3-jsonschema jq curl systemd
   util-linux passwd    # nsenter, unshare, runuser, useradd (daemon tests)
+  ethtool              # bench: veth GRO/NAPI toggles
   libclang-rt-14-dev
 )
 

@@ -1,0 +1,182 @@
+#!/usr/bin/python3
+"""Turns the raw bench outputs into results.csv and results.md and prints the tables.
+
+usage: report.py OUT_DIR
+  reads  OUT_DIR/cost.csv (rl_bench cost), OUT_DIR/mem.csv (rl_bench mem, optional),
+         OUT_DIR/e2e.csv (scripts/bench/e2e.sh, optional), OUT_DIR/meta.txt (optional)
+  writes OUT_DIR/results.csv (long form: section,...,metric,value,unit) and results.md
+
+Net cost = program ns/packet minus XDP_DROP's ns/packet for the same family and
+number of sources (both run behind the same driver, so the driver cancels).
+Ratio = net cost / net cost of gcra_min (the minimal per-source GCRA program).
+"""
+import csv
+import os
+import statistics
+import sys
+
+COST_FIELDS = ["family", "program", "meter", "scenario", "sources", "phase", "ns_per_pkt", "runs",
+               "ns_min", "ns_max", "repeat", "drop_frac", "inserts_per_pkt", "verified_insns",
+               "xlated_insns", "jited_bytes"]
+
+
+def read_csv(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [r for r in csv.DictReader(line for line in f if not line.startswith("breakdown,"))]
+
+
+def check_cost_rows(rows):
+    """Raises ValueError unless every row is well formed (used by the smoke test)."""
+    if not rows:
+        raise ValueError("no cost rows")
+    for r in rows:
+        if list(r.keys()) != COST_FIELDS or None in r.values():
+            raise ValueError(f"bad columns: {r}")
+        if r["family"] not in ("4", "6") or r["phase"] not in ("warm", "cold"):
+            raise ValueError(f"bad family/phase: {r}")
+        for k in ("sources", "ns_per_pkt", "runs", "ns_min", "ns_max", "repeat", "verified_insns"):
+            if not r[k].isdigit():
+                raise ValueError(f"{k} not a number: {r}")
+        if int(r["ns_per_pkt"]) <= 0 or not int(r["ns_min"]) <= int(r["ns_per_pkt"]) <= int(r["ns_max"]):
+            raise ValueError(f"inconsistent times: {r}")
+        if r["program"] == "ratelimit" and not 0.0 <= float(r["drop_frac"]) <= 1.0:
+            raise ValueError(f"bad drop_frac: {r}")
+
+
+def cost_table(rows):
+    base = {(r["family"], r["sources"]): int(r["ns_per_pkt"])
+            for r in rows if r["program"] == "xdp_drop" and r["phase"] == "warm"}
+    gmin = {}
+    for r in rows:
+        if r["program"] == "gcra_min":
+            b = base.get((r["family"], r["sources"]))
+            if b is not None:
+                gmin[(r["family"], r["sources"], r["phase"])] = int(r["ns_per_pkt"]) - b
+    out = []
+    for r in rows:
+        b = base.get((r["family"], r["sources"]))
+        ns = int(r["ns_per_pkt"])
+        net = ns - b if b is not None else None
+        g = gmin.get((r["family"], r["sources"], r["phase"]))
+        ratio = (net / g) if (net is not None and g and g > 0 and r["program"] != "xdp_drop") else None
+        out.append(dict(r, net_ns=net, ratio=ratio))
+    return out
+
+
+def fmt(v, spec="{}"):
+    return "" if v is None or v == "" else spec.format(v)
+
+
+def main():
+    out_dir = sys.argv[1]
+    cost = cost_table(read_csv(os.path.join(out_dir, "cost.csv")))
+    check_cost_rows([{k: r[k] for k in COST_FIELDS} for r in cost])
+    long_rows = []
+    md = ["# ratelimit benchmark results", ""]
+    meta = os.path.join(out_dir, "meta.txt")
+    if os.path.exists(meta):
+        md += ["```", open(meta).read().rstrip(), "```", ""]
+
+    md += ["## Program cost (BPF_PROG_TEST_RUN, ns/packet, median of runs)", "",
+           "Source address changes on every packet (driver program, tail call). "
+           "net = minus XDP_DROP behind the same driver; ratio = net / net of gcra_min. "
+           "drop = fraction of packets the program dropped during the measured runs; "
+           "ins/pkt = new keys inserted per packet.", "",
+           "| family | program | meter | scenario | sources | phase | ns/pkt | min-max | net ns | ratio vs gcra_min | drop | ins/pkt |",
+           "|---|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for r in cost:
+        md.append(f"| IPv{r['family']} | {r['program']} | {r['meter']} | {r['scenario']} | {int(r['sources']):,} | "
+                  f"{r['phase']} | {r['ns_per_pkt']} | {r['ns_min']}-{r['ns_max']} | {fmt(r['net_ns'])} | "
+                  f"{fmt(r['ratio'], '{:.2f}')} | {r['drop_frac']} | {r['inserts_per_pkt']} |")
+        key = ["cost", r["family"], r["program"], r["meter"], r["scenario"], r["sources"], r["phase"]]
+        long_rows.append(key + ["ns_per_pkt", r["ns_per_pkt"], "ns"])
+        long_rows.append(key + ["ns_min", r["ns_min"], "ns"])
+        long_rows.append(key + ["ns_max", r["ns_max"], "ns"])
+        long_rows.append(key + ["net_ns", fmt(r["net_ns"]), "ns"])
+        long_rows.append(key + ["ratio_vs_gcra_min", fmt(r["ratio"], "{:.3f}"), ""])
+        long_rows.append(key + ["drop_frac", r["drop_frac"], ""])
+        long_rows.append(key + ["inserts_per_pkt", r["inserts_per_pkt"], ""])
+    insns = {}
+    for r in cost:
+        insns[r["program"]] = (r["verified_insns"], r["xlated_insns"], r["jited_bytes"])
+    md += ["", "| program | verifier insns processed | xlated insns | JIT bytes |", "|---|---:|---:|---:|"]
+    for p, (v, x, j) in insns.items():
+        md.append(f"| {p} | {v} | {x} | {j} |")
+        long_rows.append(["verifier", "", p, "", "", "", "", "verified_insns", v, "insns"])
+
+    mem_path = os.path.join(out_dir, "mem.csv")
+    if os.path.exists(mem_path):
+        lines = open(mem_path).read().splitlines()
+        maps = list(csv.DictReader(l for l in lines if not l.startswith("breakdown,")))
+        md += ["", "## Kernel memory per tracked key (fdinfo memlock / max_entries)", "",
+               "| map | key B | value B | max entries | keys present | memlock | B/entry | target | met |",
+               "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+        targets = {"rl_state4": 96, "rl_state6": 128}
+        for m in maps:
+            if m["map"] not in targets:
+                continue
+            per = float(m["bytes_per_entry"])
+            t = targets[m["map"]]
+            md.append(f"| {m['map']} | {m['key_size']} | {m['value_size']} | {int(m['max_entries']):,} | "
+                      f"{int(m['keys_filled']):,} | {int(m['memlock_after_fill']):,} | {per:.1f} | <= {t} | "
+                      f"{'yes' if per <= t else 'NO'} |")
+            long_rows.append(["memory", "4" if m["map"].endswith("4") else "6", m["map"], "", "",
+                              m["keys_filled"], "", "bytes_per_entry", f"{per:.1f}", "B"])
+        md += ["", "Where the bytes go (LRU hash, preallocated; solved from two map geometries):", "",
+               "| map | key (rounded to 8) | value | htab_elem overhead | bucket per entry | total |",
+               "|---|---:|---:|---:|---:|---:|"]
+        for l in lines:
+            if not l.startswith("breakdown,"):
+                continue
+            f = dict(kv.split("=") for kv in l.split(",")[2:])
+            key = (int(f["key"]) + 7) // 8 * 8
+            md.append(f"| {l.split(',')[1]} | {key} | {f['value']} | {f['elem_overhead']} | "
+                      f"{f['bucket_per_entry']} | {f['total_per_entry']} |")
+        md += ["", "All maps of the shipped program (memlock as loaded):", "",
+               "| map | key B | value B | max entries | memlock B |", "|---|---:|---:|---:|---:|"]
+        for m in maps:
+            md.append(f"| {m['map']} | {m['key_size']} | {m['value_size']} | {int(m['max_entries']):,} | "
+                      f"{int(m['memlock_after_fill']):,} |")
+
+    e2e = read_csv(os.path.join(out_dir, "e2e.csv"))
+    if e2e:
+        md += ["", "## End to end (veth between two namespaces, live-frames generator)", "",
+               "rx = frames the receiver veth processed; drop = frames the receiver's filter dropped; "
+               "cpu = receiver NAPI thread CPU time / wall time (threaded NAPI, pinned); "
+               "pps/core = rx / receiver thread CPU seconds (drop capacity per core); "
+               "rx CPU busy = whole receiver CPU busy per /proc/stat, other load included. Median of runs.", "",
+               "| family | mode | sources | runs | sent pps | rx pps | drop % | receiver thread cpu % | rx CPU busy % | rx pps per receiver core |",
+               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        groups = {}
+        for r in e2e:
+            groups.setdefault((r["family"], r["mode"], r["sources"]), []).append(r)
+        for (fam, mode, src), rs in groups.items():
+            med = lambda k: statistics.median(float(x[k]) for x in rs)
+            rx_pps = med("rx_pps")
+            drop_pct = 100.0 * statistics.median(float(x["dropped"]) / max(1.0, float(x["rx"])) for x in rs)
+            cpu = med("cpu_frac")
+            per_core = med("rx_pps_per_core")
+            busy = med("rx_cpu_busy_frac")
+            md.append(f"| IPv{fam} | {mode} | {int(src):,} | {len(rs)} | {med('sent_pps'):,.0f} | {rx_pps:,.0f} | "
+                      f"{drop_pct:.1f} | {100 * cpu:.0f} | {100 * busy:.0f} | {per_core:,.0f} |")
+            key = ["e2e", fam, mode, "", "", src, ""]
+            long_rows += [key + ["rx_pps", f"{rx_pps:.0f}", "pps"],
+                          key + ["drop_pct", f"{drop_pct:.2f}", "%"],
+                          key + ["receiver_cpu_frac", f"{cpu:.3f}", ""],
+                          key + ["rx_pps_per_core", f"{per_core:.0f}", "pps"]]
+
+    with open(os.path.join(out_dir, "results.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["section", "family", "program", "meter", "scenario", "sources", "phase", "metric",
+                    "value", "unit"])
+        w.writerows(long_rows)
+    text = "\n".join(md) + "\n"
+    with open(os.path.join(out_dir, "results.md"), "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

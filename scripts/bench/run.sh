@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `make bench`: program cost, memory and end-to-end benchmarks.
+#   usage: scripts/bench/run.sh [BUILD_DIR]      (root; default build/)
+# Prints the table and writes BUILD_DIR/bench/results.{csv,md} (+ raw cost.csv,
+# mem.csv, e2e.csv). Knobs (environment):
+#   BENCH_SOURCES=1,1000,100000,1000000  BENCH_RUNS=3  BENCH_MIN_REPEAT=2000000
+#   BENCH_COLD=1  BENCH_MEM=1  BENCH_E2E=1  BENCH_CPU=1 (CPU the cost bench is pinned to)
+#   BENCH_OUT=BUILD_DIR/bench (where results go)
+#   plus scripts/bench/e2e.sh's BENCH_E2E_* knobs.
+# All test traffic stays inside namespaces created here (unique names, removed on exit).
+set -euo pipefail
+
+O=${1:-build}
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+BENCH=$O/tests/bench/rl_bench
+OUT=${BENCH_OUT:-$O/bench}
+[ "$(id -u)" -eq 0 ] || { echo "bench: needs root (BPF, namespaces)" >&2; exit 1; }
+[ -x "$BENCH" ] || { echo "bench: $BENCH missing; run make first" >&2; exit 1; }
+BENCH=$(cd "$(dirname "$BENCH")" && pwd)/rl_bench
+mkdir -p "$OUT"
+
+NS=rlbench-$$-cost
+cleanup() { ip netns del "$NS" 2>/dev/null || true; }
+trap cleanup EXIT
+
+CPU=${BENCH_CPU:-$(( $(nproc) - 1 ))}
+{
+  echo "date: $(date -u +%FT%TZ)  kernel: $(uname -r)  cpus: $(nproc)  model: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+  echo "commit: $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)  load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "cost bench pinned to CPU $CPU; runs=${BENCH_RUNS:-3} min_repeat=${BENCH_MIN_REPEAT:-2000000}"
+} > "$OUT/meta.txt"
+
+# Program cost: the driver stays attached to an idle veth in its own namespace,
+# so BPF_PROG_TEST_RUN never rebuilds the XDP dispatcher.
+ip netns add "$NS"
+ip -n "$NS" link add rlb0 type veth peer name rlb1
+ip -n "$NS" link set rlb0 up
+ip -n "$NS" link set rlb1 up
+cold=(); [ "${BENCH_COLD:-1}" = 1 ] || cold=(--no-cold)
+echo "bench: program cost (this takes a few minutes)" >&2
+ip netns exec "$NS" taskset -c "$CPU" "$BENCH" cost --ifname rlb0 \
+  --sources "${BENCH_SOURCES:-1,1000,100000,1000000}" --runs "${BENCH_RUNS:-3}" \
+  --min-repeat "${BENCH_MIN_REPEAT:-2000000}" "${cold[@]}" > "$OUT/cost.csv"
+cleanup
+
+if [ "${BENCH_MEM:-1}" = 1 ]; then
+  echo "bench: memory" >&2
+  "$BENCH" mem > "$OUT/mem.csv"
+else
+  rm -f "$OUT/mem.csv"
+fi
+
+if [ "${BENCH_E2E:-1}" = 1 ]; then
+  echo "bench: end to end" >&2
+  bash "$SRC/scripts/bench/e2e.sh" "$O" > "$OUT/e2e.csv"
+else
+  rm -f "$OUT/e2e.csv"
+fi
+
+/usr/bin/python3 "$SRC/scripts/bench/report.py" "$OUT"
+echo "bench: wrote $OUT/results.csv and $OUT/results.md" >&2

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Smoke test of the program-cost benchmark: tiny N, one run; asserts only that
+# it produces well-formed rows for every program, family and source count
+# (never a timing). Args: BUILD_DIR SOURCE_DIR.
+set -euo pipefail
+BUILD=$1
+SRC=$2
+BENCH=$BUILD/tests/bench/rl_bench
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (BPF_PROG_TEST_RUN, netns)"; exit 77; }
+[ -x "$BENCH" ] || { echo "FAIL: $BENCH not built"; exit 1; }
+
+NS=rltest-$$-bench
+OUT=$(mktemp -d)
+cleanup() { ip netns del "$NS" 2>/dev/null || true; rm -rf "$OUT"; }
+trap cleanup EXIT
+
+ip netns add "$NS"
+ip -n "$NS" link add rlb0 type veth peer name rlb1
+ip -n "$NS" link set rlb0 up
+ip -n "$NS" link set rlb1 up
+ip netns exec "$NS" "$BENCH" cost --ifname rlb0 --sources 1,7 --runs 1 --min-repeat 1000 \
+  > "$OUT/cost.csv"
+
+/usr/bin/python3 - "$OUT/cost.csv" "$SRC/scripts/bench" <<'PY'
+import csv, sys
+sys.path.insert(0, sys.argv[2])
+import report
+rows = list(csv.DictReader(open(sys.argv[1])))
+report.check_cost_rows(rows)
+seen = {(r["family"], r["program"], r["meter"], r["scenario"], r["sources"], r["phase"]) for r in rows}
+want = set()
+for fam in ("4", "6"):
+    for n in ("1", "7"):
+        want.add((fam, "xdp_drop", "-", "-", n, "warm"))
+        want.add((fam, "gcra_min", "gcra", "-", n, "warm"))
+        for m in ("token_bucket", "gcra", "sliding_window", "fixed_window"):
+            for sc in ("default", "2tier"):
+                want.add((fam, "ratelimit", m, sc, n, "warm"))
+            want.add((fam, "ratelimit", m, "default", "7", "cold"))
+    want.add((fam, "gcra_min", "gcra", "-", "7", "cold"))
+missing = want - seen
+if missing:
+    sys.exit(f"FAIL: missing rows {sorted(missing)}")
+if len(rows) != len(seen):
+    sys.exit(f"FAIL: duplicate rows ({len(rows)} rows, {len(seen)} distinct)")
+# cold rows: every packet is a new key
+for r in rows:
+    if r["phase"] == "cold" and r["program"] == "ratelimit" and float(r["inserts_per_pkt"]) != 1.0:
+        sys.exit(f"FAIL: cold run did not insert one key per packet: {r}")
+print(f"ok: {len(rows)} well-formed rows")
+PY
+/usr/bin/python3 "$SRC/scripts/bench/report.py" "$OUT" > /dev/null
+for f in results.csv results.md; do
+  [ -s "$OUT/$f" ] || { echo "FAIL: report did not write $f"; exit 1; }
+done
+echo "PASS: bench smoke"
