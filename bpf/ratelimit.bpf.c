@@ -35,10 +35,11 @@ struct rl_tier_args {
 	__u8 family;
 	__u8 prefix_len;    /* filled by rl_tier_take: the key's prefix */
 	__u8 admit;         /* RL_ADMIT_*: admission decision, made once per packet */
-	__u8 _pad0;
+	__u8 on_exceed;     /* the rule's enum rl_on_exceed */
 	__be32 saddr4;
 	__u8 saddr6[16];
 	__u8 key_addr[16];  /* filled by rl_tier_take: the key's masked address */
+	__u64 block_ns;     /* the rule's block duration (RL_EXCEED_BLOCK) */
 };
 
 __noinline int rl_emit(const struct rl_tier_args *a, __u32 type, __u32 reason, __u64 until_ns)
@@ -212,6 +213,34 @@ static __always_inline int rl_tier_ref(struct rl_tier_args *a, struct rl_tier_re
 }
 
 /*
+ * The tier refused the packet (the packet's final outcome is RL_OUT_RATE):
+ * edge-triggered LIMIT_START, and the penalty box for RL_EXCEED_BLOCK. Done
+ * here, with the state at hand, rather than looked up again by the caller.
+ */
+static __always_inline void rl_tier_exceeded(struct rl_tier_args *a, struct rl_tier_ref *t,
+					     struct rl_state *st)
+{
+	struct rl_block b = {};
+
+	/* the atomic fetch-or makes exactly one CPU see the edge */
+	if (!(st->meta & RL_ST_F_LIMITED) &&
+	    !(__sync_fetch_and_or(&st->meta, (__u32)RL_ST_F_LIMITED) & RL_ST_F_LIMITED))
+		rl_emit(a, RL_EV_LIMIT_START,
+			a->on_exceed == RL_EXCEED_MONITOR ? RL_REASON_SHADOW_RATE : RL_REASON_DROP_RATE, 0);
+	if (a->on_exceed != RL_EXCEED_BLOCK)
+		return;
+	b.until_ns = a->now_ns + a->block_ns;
+	b.since_ns = a->now_ns;
+	if (bpf_map_update_elem(t->block_map, t->key, &b, BPF_ANY)) {
+		rl_gcount(RL_GC_BLOCK_INSERT_FAIL);
+		return;
+	}
+	rl_gcount(RL_GC_BLOCK_INSERT);
+	__sync_fetch_and_or(&st->meta, (__u32)RL_ST_F_BLOCKED);
+	rl_emit(a, RL_EV_BLOCK_START, RL_REASON_DROP_RATE, b.until_ns);
+}
+
+/*
  * One tier of a limit rule: find or create the key's state, honour the
  * penalty box, then take one packet from the meter.
  */
@@ -264,8 +293,10 @@ __noinline int rl_tier_take(struct rl_tier_args *a)
 		__sync_fetch_and_and(&st->meta, ~(__u32)RL_ST_F_BLOCKED);
 		rl_emit(a, RL_EV_BLOCK_END, RL_REASON_DROP_BLOCKED, 0);
 	}
-	if (!rl_meter_take(t.m, st, a->now_ns, a->bytes))
+	if (!rl_meter_take(t.m, st, a->now_ns, a->bytes)) {
+		rl_tier_exceeded(a, &t, st);
 		return RL_TIER_EXCEED;
+	}
 	/* LIMIT_END for the tier that was limited, whichever tier that was; the
 	 * atomic fetch-and makes exactly one CPU see the edge */
 	if ((st->meta & RL_ST_F_LIMITED) &&
@@ -285,48 +316,6 @@ __noinline int rl_tier_refund(struct rl_tier_args *a)
 	st = bpf_map_lookup_elem(t.state_map, t.key);
 	if (st)
 		rl_meter_refund(t.m, st, a->bytes);
-	return 0;
-}
-
-/* Puts the tier's key in the penalty box for the rule's block_ns. */
-__noinline int rl_tier_block(struct rl_tier_args *a, __u64 block_ns)
-{
-	struct rl_tier_ref t;
-	struct rl_state *st;
-	struct rl_block b = {};
-
-	if (!a || rl_tier_ref(a, &t))
-		return 0;
-	st = bpf_map_lookup_elem(t.state_map, t.key);
-	if (!st)
-		return 0;
-	b.until_ns = a->now_ns + block_ns;
-	b.since_ns = a->now_ns;
-	if (bpf_map_update_elem(t.block_map, t.key, &b, BPF_ANY)) {
-		rl_gcount(RL_GC_BLOCK_INSERT_FAIL);
-		return 0;
-	}
-	rl_gcount(RL_GC_BLOCK_INSERT);
-	__sync_fetch_and_or(&st->meta, (__u32)RL_ST_F_BLOCKED);
-	rl_emit(a, RL_EV_BLOCK_START, RL_REASON_DROP_RATE, b.until_ns);
-	return 0;
-}
-
-/* Edge-triggered LIMIT_START on the tier that refused (LIMIT_END: rl_tier_take). */
-__noinline int rl_tier_limited(struct rl_tier_args *a, __u32 reason)
-{
-	struct rl_tier_ref t;
-	struct rl_state *st;
-
-	if (!a || rl_tier_ref(a, &t))
-		return 0;
-	st = bpf_map_lookup_elem(t.state_map, t.key);
-	if (!st)
-		return 0;
-	/* the atomic fetch-or makes exactly one CPU see the edge */
-	if (!(st->meta & RL_ST_F_LIMITED) &&
-	    !(__sync_fetch_and_or(&st->meta, (__u32)RL_ST_F_LIMITED) & RL_ST_F_LIMITED))
-		rl_emit(a, RL_EV_LIMIT_START, reason, 0);
 	return 0;
 }
 
@@ -391,11 +380,9 @@ static __always_inline int rl_override_blocks(const struct rl_config *cfg,
  * Meters a packet against a limit rule: every tier (a tier refused admission
  * is replaced by the rule's unknown-sources meter, charged once), then the
  * global ceiling. A policer: a packet that does not conform everywhere takes
- * nothing. Sets *exceed_tier to the tier that said no (RL_MAX_TIERS for the
- * ceiling and the unknown meter).
+ * nothing. Returns RL_OUT_*.
  */
-static __always_inline int rl_limit(const struct rl_rule *r, struct rl_tier_args *a,
-				    __u32 *exceed_tier)
+static __always_inline int rl_limit(const struct rl_rule *r, struct rl_tier_args *a)
 {
 	__u32 n = r->n_tiers > RL_MAX_TIERS ? RL_MAX_TIERS : r->n_tiers;
 	__u32 t, charged = 0, rid = a->rule_id;
@@ -413,7 +400,6 @@ static __always_inline int rl_limit(const struct rl_rule *r, struct rl_tier_args
 			charged |= 1u << t;
 		if (v == RL_TIER_CONFORM || v == RL_TIER_UNADMITTED)
 			continue;
-		*exceed_tier = t;
 		ret = v == RL_TIER_BLOCKED ? RL_OUT_BLOCKED :
 		      v == RL_TIER_EXCEED  ? RL_OUT_RATE :
 		      v == RL_TIER_FULL    ? RL_OUT_STATE_FULL : RL_OUT_PASS;
@@ -425,7 +411,6 @@ static __always_inline int rl_limit(const struct rl_rule *r, struct rl_tier_args
 		if (!adm || r->unknown.algo == RL_ALGO_NONE ||
 		    !rl_meter_take(&r->unknown, &adm->unknown, a->now_ns, a->bytes)) {
 			adm = NULL;
-			*exceed_tier = RL_MAX_TIERS;
 			ret = RL_OUT_UNKNOWN;
 		}
 	}
@@ -433,7 +418,6 @@ static __always_inline int rl_limit(const struct rl_rule *r, struct rl_tier_args
 		struct rl_state *g = bpf_map_lookup_elem(&rl_global, &rid);
 
 		if (g && !rl_meter_take(&r->global, g, a->now_ns, a->bytes)) {
-			*exceed_tier = RL_MAX_TIERS;
 			ret = RL_OUT_GLOBAL;
 		}
 	}
@@ -475,7 +459,7 @@ int rl_xdp(struct xdp_md *ctx)
 	const struct rl_rule *rule;
 	struct rl_pkt pkt = {};
 	struct rl_talker_key tk = {};
-	__u32 zero = 0, rule_id, exceed_tier = 0;
+	__u32 zero = 0, rule_id;
 	int ret, monitor;
 
 	cfg = bpf_map_lookup_elem(&rl_cfg, &zero);
@@ -520,7 +504,9 @@ int rl_xdp(struct xdp_md *ctx)
 	}
 
 	monitor = rule->on_exceed == RL_EXCEED_MONITOR;
-	switch (rl_limit(rule, &a, &exceed_tier)) {
+	a.on_exceed = rule->on_exceed;
+	a.block_ns = rule->block_ns;
+	switch (rl_limit(rule, &a)) {
 	case RL_OUT_PASS:
 		return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_PASS, a.bytes, 0);
 	case RL_OUT_BLOCKED:
@@ -536,15 +522,9 @@ int rl_xdp(struct xdp_md *ctx)
 		if (monitor)
 			return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_SHADOW_GLOBAL, a.bytes, 0);
 		return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_DROP_GLOBAL, a.bytes, 1);
-	default: /* RL_OUT_RATE */
-		a.tier = exceed_tier;
-		if (monitor) {
-			rl_tier_limited(&a, RL_REASON_SHADOW_RATE);
+	default: /* RL_OUT_RATE: rl_tier_take raised LIMIT_START / blocked the key */
+		if (monitor)
 			return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_SHADOW_RATE, a.bytes, 0);
-		}
-		rl_tier_limited(&a, RL_REASON_DROP_RATE);
-		if (rule->on_exceed == RL_EXCEED_BLOCK)
-			rl_tier_block(&a, rule->block_ns);
 		return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_DROP_RATE, a.bytes, 1);
 	}
 }
