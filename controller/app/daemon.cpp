@@ -285,6 +285,20 @@ Result<uint64_t> Daemon::apply(const Config& cfg) {
     }
     auto w1 = maps_->writeRules(phase1);
     if (!w1) return w1.error();
+    // Rule-wide meters (ceiling, admission, unknown sources) are keyed by rule
+    // id only: start them afresh when a rule is new, renamed or changes them.
+    for (uint32_t id = 0; id < RL_MAX_RULES; ++id) {
+        const rl_rule& n = next.rules[id];
+        bool fresh = !have_image_ || image_.meta.size() != RL_MAX_RULES ||
+                     image_.meta[id].generation != next.meta[id].generation ||
+                     std::strncmp(image_.meta[id].name, next.meta[id].name, RL_RULE_NAME_MAX) != 0;
+        bool changed = fresh || image_.rules.size() != RL_MAX_RULES ||
+                       std::memcmp(&image_.rules[id].global, &n.global, sizeof(n.global)) != 0 ||
+                       std::memcmp(&image_.rules[id].admit, &n.admit, sizeof(n.admit)) != 0 ||
+                       std::memcmp(&image_.rules[id].unknown, &n.unknown, sizeof(n.unknown)) != 0;
+        if (!changed) continue;
+        if (auto s = maps_->resetRuleMeters(id); !s) return s.error();
+    }
     auto wm = maps_->writeRuleMeta(next.meta);
     if (!wm) return wm.error();
     auto l4 = maps_->applyLpm4(next.lpm4);

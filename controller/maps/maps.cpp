@@ -69,6 +69,16 @@ Result<size_t> Maps::writeRules(const std::vector<rl_rule>& rules) {
     return written;
 }
 
+Status Maps::resetRuleMeters(uint32_t id) {
+    rl_state g{};
+    rl_admit_state a{};
+    if (bpf_map_update_elem(fds_.global, &id, &g, BPF_ANY) != 0)
+        return sysError("bpf_map_update_elem", std::string(RL_MAP_GLOBAL) + "[" + std::to_string(id) + "]");
+    if (bpf_map_update_elem(fds_.admit, &id, &a, BPF_ANY) != 0)
+        return sysError("bpf_map_update_elem", std::string(RL_MAP_ADMIT) + "[" + std::to_string(id) + "]");
+    return {};
+}
+
 Result<std::vector<rl_rule_meta>> Maps::readRuleMeta() const {
     std::vector<rl_rule_meta> out(RL_MAX_RULES);
     for (uint32_t id = 0; id < RL_MAX_RULES; ++id)

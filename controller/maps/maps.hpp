@@ -44,6 +44,8 @@ public:
     Result<rl_rule> readRule(uint32_t id) const;
     // Writes only the slots whose bytes differ; returns how many were written.
     Result<size_t> writeRules(const std::vector<rl_rule>& rules);
+    // Zeroes a rule's rule-wide meter state (rl_global, rl_admit): full buckets.
+    Status resetRuleMeters(uint32_t id);
     Result<std::vector<rl_rule_meta>> readRuleMeta() const;
     Result<size_t> writeRuleMeta(const std::vector<rl_rule_meta>& meta);
 
