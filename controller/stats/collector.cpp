@@ -303,14 +303,15 @@ std::vector<MetricFamily> toFamilies(const StatsSnapshot& s, double scrape_secon
 
 Collector::Collector(Options opts) : opts_(std::move(opts)) {}
 
-Collector::KeyCounts Collector::countKeys(uint64_t& errors, std::optional<uint64_t> inserts_now) const {
+Collector::~Collector() {
+    if (counter_.joinable()) counter_.join();
+}
+
+// Walks the maps; runs without mu_ held (on the counting thread).
+Collector::KeyCounts Collector::countNow(std::optional<uint64_t> inserts_now) const {
     using clock = std::chrono::steady_clock;
-    auto now = clock::now();
-    if (cached_.valid) {
-        auto reuse_for = std::max<clock::duration>(opts_.key_count_min_age,
-                                                   cached_.took * opts_.key_count_cost_factor);
-        if (now - cached_.at < reuse_for) return cached_;
-    }
+    auto start = clock::now();
+    uint64_t errors = 0;
     KeyCounts k;
     k.inserts = inserts_now;
     auto keep = [&](Result<uint64_t> n) -> std::optional<uint64_t> {
@@ -320,13 +321,44 @@ Collector::KeyCounts Collector::countKeys(uint64_t& errors, std::optional<uint64
         }
         return *n;
     };
+    const MapFds& fds = opts_.maps->fds();
     k.tracked4 = keep(opts_.maps->countState4());
     k.tracked6 = keep(opts_.maps->countState6());
-    k.at = now;
-    k.took = clock::now() - now;
-    k.valid = k.tracked4 && k.tracked6;  // retry a failed count at the next scrape
-    cached_ = k;
+    uint64_t now_ns = monotonicNs();
+    k.blocked4 = countBlocked(fds.block4, now_ns, errors);
+    k.blocked6 = countBlocked(fds.block6, now_ns, errors);
+    k.at = start;
+    k.took = clock::now() - start;
+    k.valid = errors == 0;  // retry a failed count at the next scrape
     return k;
+}
+
+Collector::KeyCounts Collector::keyCounts(std::optional<uint64_t> inserts_now) const {
+    using clock = std::chrono::steady_clock;
+    auto now = clock::now();
+    if (cached_.valid) {
+        auto reuse_for = std::max<clock::duration>(opts_.key_count_min_age,
+                                                   cached_.took * opts_.key_count_cost_factor);
+        if (now - cached_.at < reuse_for) return cached_;
+    }
+    if (opts_.key_count_min_age.count() == 0 && opts_.key_count_cost_factor == 0) {
+        KeyCounts k = countNow(inserts_now);  // tests: every scrape counts
+        if (!k.valid) count_errors_++;
+        cached_ = k;
+        return k;
+    }
+    if (!counting_) {
+        if (counter_.joinable()) counter_.join();
+        counting_ = true;
+        counter_ = std::thread([this, inserts_now] {
+            KeyCounts k = countNow(inserts_now);
+            std::lock_guard lock(mu_);
+            if (k.valid || !cached_.valid) cached_ = k;
+            if (!k.valid) count_errors_++;
+            counting_ = false;
+        });
+    }
+    return cached_;
 }
 
 StatsSnapshot Collector::read() const {
@@ -348,10 +380,15 @@ StatsSnapshot Collector::read() const {
 
         std::optional<uint64_t> inserts;
         if (s.gcounters.size() == RL_GC__MAX) inserts = s.gcounters[RL_GC_KEY_INSERT];
-        KeyCounts k = countKeys(errors, inserts);
+        KeyCounts k = keyCounts(inserts);
+        errors += count_errors_;
+        count_errors_ = 0;
         s.v4.tracked = k.tracked4;
         s.v6.tracked = k.tracked6;
-        s.keys_age_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - k.at).count();
+        s.v4.blocked = k.blocked4;
+        s.v6.blocked = k.blocked6;
+        if (k.at != std::chrono::steady_clock::time_point{})
+            s.keys_age_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - k.at).count();
         auto cap = [&](int fd) -> std::optional<uint64_t> {
             uint32_t c = m.capacity(fd);  // 0 = the info query failed
             if (c == 0) {
@@ -364,9 +401,6 @@ StatsSnapshot Collector::read() const {
         s.v6.capacity = cap(fds.state6);
         s.v4.blocked_capacity = cap(fds.block4);
         s.v6.blocked_capacity = cap(fds.block6);
-        uint64_t now_ns = monotonicNs();
-        s.v4.blocked = countBlocked(fds.block4, now_ns, errors);
-        s.v6.blocked = countBlocked(fds.block6, now_ns, errors);
 
         // Inserts minus what is still tracked, both read at count time. A counter
         // must not go down: jitter from the race with the fast path is absorbed

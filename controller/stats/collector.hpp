@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <prometheus/collectable.h>
@@ -25,11 +26,14 @@ namespace ratelimit {
 
 class Maps;
 
-// Counting tracked keys walks the LRU state maps (about 1 s per million keys
-// on a busy 2-core machine, docs/metrics.md). A count is reused until it is
-// older than max(key_count_min_age, kKeyCountCostFactor * the time it took), so
-// counting uses at most 1/kKeyCountCostFactor of one CPU whatever the scrape
-// interval; ratelimit_keys_tracked_age_seconds says how old the value is.
+// Counting tracked and blocked keys walks the LRU maps (about 1 s per million
+// keys on a busy 2-core machine, docs/metrics.md), so it never runs on the
+// scrape path: a scrape that finds the count older than
+// max(key_count_min_age, kKeyCountCostFactor * the time it took) starts a
+// background recount and serves the previous value. Counting uses at most
+// 1/kKeyCountCostFactor of one CPU whatever the scrape interval;
+// ratelimit_keys_tracked_age_seconds says how old the value is. Until the
+// first count completes the key gauges are left out.
 inline constexpr std::chrono::milliseconds kKeyCountMinAge{5000};
 inline constexpr int kKeyCountCostFactor = 20;
 
@@ -80,30 +84,38 @@ public:
         // metrics are left out.
         std::shared_ptr<const PublishedState> state;
         // Reuse key counts younger than this (see kKeyCountCostFactor); 0 and a
-        // cost factor of 0 = count at every scrape (tests).
+        // cost factor of 0 = count at every scrape, synchronously (tests).
         std::chrono::milliseconds key_count_min_age = kKeyCountMinAge;
         int key_count_cost_factor = kKeyCountCostFactor;
     };
 
     explicit Collector(Options opts);
+    ~Collector() override;
+    Collector(const Collector&) = delete;
+    Collector& operator=(const Collector&) = delete;
     std::vector<prometheus::MetricFamily> Collect() const override;
     StatsSnapshot read() const;
 
 private:
     struct KeyCounts {
-        std::optional<uint64_t> tracked4, tracked6;
+        std::optional<uint64_t> tracked4, tracked6, blocked4, blocked6;
         std::optional<uint64_t> inserts;                  // key_insert counter when counted
         std::chrono::steady_clock::time_point at{};
         std::chrono::steady_clock::duration took{};
         bool valid = false;
     };
-    KeyCounts countKeys(uint64_t& errors, std::optional<uint64_t> inserts_now) const;
+    // Cached counts; starts a background recount when they are stale.
+    KeyCounts keyCounts(std::optional<uint64_t> inserts_now) const;
+    KeyCounts countNow(std::optional<uint64_t> inserts_now) const;
 
     Options opts_;
     mutable std::mutex mu_;
     mutable KeyCounts cached_;
     mutable uint64_t evictions_floor_ = 0;
     mutable uint64_t errors_total_ = 0;
+    mutable uint64_t count_errors_ = 0;        // failed background counts, under mu_
+    mutable bool counting_ = false;            // a background count runs, under mu_
+    mutable std::thread counter_;              // joined before the next one and in ~Collector
 };
 
 }  // namespace ratelimit

@@ -53,8 +53,14 @@ YAML
 start_daemon "$CFG"
 scrape() { in_d curl -sf "http://127.0.0.1:$MPORT/metrics"; }
 
-# --- the exposition itself
+# --- the exposition itself. Key counts are taken in the background (never on
+# the scrape path): the first scrape starts the count, a later one shows it.
 body=$(scrape) || fail "GET /metrics on 127.0.0.1:$MPORT failed"
+for _ in $(seq 50); do
+    grep -q '^ratelimit_keys_tracked{' <<<"$body" && break
+    sleep 0.1
+    body=$(scrape) || fail "GET /metrics on 127.0.0.1:$MPORT failed"
+done
 lint=$(printf '%s\n' "$body" | "$PROMTOOL" check metrics 2>&1) || fail "promtool check metrics: $lint"
 [ -z "$lint" ] || fail "promtool check metrics reported: $lint"
 for m in ratelimit_packets_total ratelimit_bytes_total ratelimit_keys_tracked ratelimit_keys_capacity \
