@@ -34,7 +34,14 @@ public:
         }
     }
     ~SignalFd() {
-        if (fd_ >= 0) ::close(fd_);
+        if (fd_ >= 0) {
+            // Consume what ended the stream, so that unblocking does not
+            // deliver it again (and kill us with it).
+            signalfd_siginfo info;
+            while (::read(fd_, &info, sizeof(info)) == sizeof(info)) {
+            }
+            ::close(fd_);
+        }
         if (blocked_) sigprocmask(SIG_SETMASK, &old_, nullptr);
     }
     SignalFd(const SignalFd&) = delete;

@@ -98,11 +98,19 @@ int reload(const Globals& g, const std::string& path) {
     auto reply = client->call("reload", args);
     if (!reply) return fail(reply.error().message());
     if (!reply->ok) {
-        fail(reply->message);
-        // With the file at hand, show where each error is (nothing was applied).
-        auto errors = errorsFromJson(reply->error.value("errors", json::array()));
-        if (!errors.empty() && !path.empty()) printConfigErrors(path, errors);
-        std::cerr << "ratelimitctl: nothing was applied; the running configuration is unchanged\n";
+        // The daemon lists every error as file:line:col; with the file at hand
+        // show them with the source line and a caret instead.
+        std::vector<ConfigError> local;
+        if (!path.empty() && reply->code == "EINVAL") local = parseConfigFile(path).errors;
+        const std::string& msg = reply->message;
+        if (!local.empty()) {
+            fail(msg.substr(0, msg.find('\n')));
+            printConfigErrors(path, local);
+        } else {
+            fail(msg);
+        }
+        if (reply->code == "EINVAL")
+            std::cerr << "ratelimitctl: nothing was applied; the running configuration is unchanged\n";
         return kExitError;
     }
     if (g.json)

@@ -242,7 +242,11 @@ std::string describeMeter(const json& m) {
             if (auto* b = field(m, {"burst", "burst_packets"}); b && !isZero(*b))
                 s += " burst " + scalar(*b);
         }
-        if (auto* r = field(m, {"bytes_rate", "bytes", "byte_rate"}); r && !isZero(*r)) {
+        if (auto* bps = field(m, {"bytes_per_s"}); bps && bps->is_number() && !isZero(*bps)) {
+            s += " " + fmtBytes(bps->get<double>()) + "/s";
+            if (auto* b = field(m, {"burst_bytes"}); b && !isZero(*b))
+                s += " burst " + fmtBytes(b->get<double>());
+        } else if (auto* r = field(m, {"bytes_rate", "bytes", "byte_rate"}); r && !isZero(*r)) {
             s += " " + rateText(*r) + (r->is_string() ? "" : " B");
             if (auto* b = field(m, {"burst_bytes"}); b && !isZero(*b))
                 s += " burst " + fmtBytes(b->get<double>());

@@ -71,7 +71,7 @@ void printRules(const json& r) {
     for (const auto& rule : rules)
         t.add({str(rule, "id"), str(rule, "name"), str(rule, "origin"), str(rule, "action"),
                joinList(rule.value("sources", json::array())),
-               rule.contains("proto") ? protoText(rule["proto"]) : "any",
+               rule.contains("proto") && !rule["proto"].is_null() ? protoText(rule["proto"]) : "any",
                joinList(rule.value("ports", json::array())), onExceedText(rule),
                limitsText(rule)});
     t.print(std::cout);
@@ -102,8 +102,10 @@ json buildRule(const AddOptions& o) {
     if (!o.bytesRate.empty()) rule["bytes_rate"] = o.bytesRate;
     if (o.limit != 0) rule["limit"] = o.limit;
     if (!o.window.empty()) rule["window"] = o.window;
-    if (o.ipv4Prefix >= 0) rule["ipv4_prefix"] = o.ipv4Prefix;
-    if (o.ipv6Prefix >= 0) rule["ipv6_prefix"] = o.ipv6Prefix;
+    json key = json::object();
+    if (o.ipv4Prefix >= 0) key["ipv4_prefix"] = o.ipv4Prefix;
+    if (o.ipv6Prefix >= 0) key["ipv6_prefix"] = o.ipv6Prefix;
+    if (!key.empty()) rule["key"] = key;
     return rule;
 }
 
