@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -24,6 +25,7 @@ namespace {
 
 constexpr uint64_t kTickNs = 100'000'000;          // event loop timer: 100 ms
 constexpr uint64_t kTalkerSnapshotNs = 1'000'000'000;
+constexpr uint64_t kTalkerIdleNs = 60'000'000'000;      // talkers silent this long are deleted
 enum EpollTag : uint64_t { kTagSignal = 1, kTagTimer, kTagServer, kTagEvents };
 
 uint64_t monoNs() {
@@ -35,13 +37,6 @@ uint64_t monoNs() {
 bool fileExists(const std::string& p) {
     struct stat st {};
     return ::stat(p.c_str(), &st) == 0;
-}
-
-std::string readFile(const std::string& p) {
-    std::ifstream f(p);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
 }
 
 void printErrors(const std::string& path, const std::vector<ConfigError>& errors) {
@@ -190,6 +185,10 @@ uint64_t Daemon::nowNs() const { return monoNs(); }
 
 Status Daemon::loadInitialConfig() {
     config_path_ = args_.config_path;
+    if (char* abs = realpath(config_path_.c_str(), nullptr)) {  // reloads must not depend on the cwd
+        config_path_ = abs;
+        free(abs);
+    }
     if (fileExists(config_path_)) {
         ParseOutcome out = parseConfigFile(config_path_);
         if (!out.errors.empty() || !out.config) {
@@ -243,9 +242,25 @@ Config Daemon::merged() const {
         r.action = e.list == "allow" ? RL_ACT_ALLOW : RL_ACT_DENY;
         rules.push_back(r);
     }
-    for (const auto& r : runtime_rules_) rules.push_back(r);
+    std::vector<RuleConfig> others;
+    for (const auto& r : runtime_rules_) others.push_back(r);
     for (const auto& r : config_.rules)
-        if (!deleted_rules_.count(r.name)) rules.push_back(r);
+        if (!deleted_rules_.count(r.name)) others.push_back(r);
+    // An ACL entry takes precedence over an unnarrowed rule at exactly the same
+    // prefix: that source is suspended from the rule while the entry exists
+    // (the compiler rejects rules shadowed at a source). More specific
+    // prefixes still win, as everywhere in the precedence order.
+    for (auto& r : others) {
+        if (acl_.empty() || r.proto || !r.ports.empty() || r.sources.empty()) {
+            rules.push_back(r);
+            continue;
+        }
+        RuleConfig kept = r;
+        std::erase_if(kept.sources, [&](const Cidr& c) {
+            return std::any_of(acl_.begin(), acl_.end(), [&](const AclEntry& e) { return e.cidr == c; });
+        });
+        if (!kept.sources.empty()) rules.push_back(kept);
+    }
     m.rules = std::move(rules);
     return m;
 }
@@ -340,6 +355,14 @@ Result<uint64_t> Daemon::reload(const std::string& path, std::vector<ConfigError
     LogLevel l;
     if (!args_.log_level && parseLogLevel(config_.log_level, &l)) setLogLevel(l);
     if (auto s = attachConfigured(); !s) RL_LOG_WARN("reload: %s", s.error().message().c_str());
+    // A reload never detaches: enforcement on an interface ends only by `detach`.
+    for (const auto& a : loader_->attachments()) {
+        bool listed = std::any_of(config_.interfaces.begin(), config_.interfaces.end(),
+                                  [&](const InterfaceConfig& ic) { return ic.name == a.name; });
+        if (a.attached && !listed)
+            RL_LOG_WARN("%s is no longer in the configuration but stays attached; `ratelimitctl detach %s` to stop",
+                        a.name.c_str(), a.name.c_str());
+    }
     RL_LOG_INFO("reloaded %s: generation %lu", path.c_str(), static_cast<unsigned long>(*g));
     return g;
 }
@@ -393,6 +416,8 @@ std::string Daemon::ruleName(uint32_t id) const {
 Status Daemon::setup() {
     start_ns_ = nowNs();
     if (auto s = loadInitialConfig(); !s) return s;
+    // before touching pins or attachments: one daemon per socket
+    if (auto s = ControlServer::ensureNotServed(config_.control_socket); !s) return s;
 
     LoaderOptions lo;
     lo.pin_path = config_.pin_path;
@@ -562,7 +587,23 @@ void Daemon::snapshotTalkers() {
     talk_prev_ = std::move(talk_cur_);
     talk_prev_ns_ = talk_cur_ns_;
     talk_cur_.clear();
-    for (auto& s : *t) talk_cur_[std::string(reinterpret_cast<const char*>(&s.key), sizeof(s.key))] = s;
+    std::map<std::string, uint64_t> changed;
+    for (auto& s : *t) {
+        std::string k(reinterpret_cast<const char*>(&s.key), sizeof(s.key));
+        auto prev = talk_prev_.find(k);
+        auto since = talk_changed_ns_.find(k);
+        bool moved = prev == talk_prev_.end() || prev->second.packets != s.packets;
+        uint64_t last = moved || since == talk_changed_ns_.end() ? now : since->second;
+        // Age out sources silent for kTalkerIdleNs so the sampled table keeps
+        // room for current talkers (LRU eviction alone favours busy CPUs).
+        if (now - last > kTalkerIdleNs) {
+            (void)maps_->deleteTalker(s.key);
+            continue;
+        }
+        changed[k] = last;
+        talk_cur_[k] = s;
+    }
+    talk_changed_ns_ = std::move(changed);
     talk_cur_ns_ = now;
 }
 

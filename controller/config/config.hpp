@@ -130,6 +130,13 @@ RuleParseOutcome parseRuleText(const std::string& yaml);
 // Sizes in bytes: "1500", "64KiB", "1MB" (MB = 10^6 bytes).
 Result<uint64_t> parseByteSize(const std::string& text);
 
+// Inverse of the parsers, exact and parseable again: {6000, 60e9} -> "6000/min",
+// {5, 2e9} -> "5/2s", {12500000, 1e9} -> "12500kB/s"... 10^n byte units only,
+// 30e9 ns -> "30s", 1500000 ns -> "1500us".
+std::string formatPacketRate(const Rate& rate);
+std::string formatByteRate(const Rate& rate);
+std::string formatDuration(uint64_t ns);
+
 // The burst used when none is configured: one second's worth of `rate`
 // (rounded down), at least 1.
 uint64_t defaultBurst(const Rate& rate);

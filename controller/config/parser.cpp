@@ -28,6 +28,8 @@ constexpr uint64_t kMaxTopSample = 1u << 20;
 const char* const kMeterKeys[] = {"algorithm", "rate", "burst", "bytes_rate", "bytes_burst",
                                   "limit", "window", "key"};
 
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
 bool isMeterKey(const std::string& k) {
     return std::find_if(std::begin(kMeterKeys), std::end(kMeterKeys),
                         [&](const char* m) { return k == m; }) != std::end(kMeterKeys);
@@ -63,7 +65,10 @@ using Fields = std::map<std::string, Entry>;
 
 // Locations of the meter keys, to point meter errors at the right line.
 struct MeterMarks {
-    YAML::Mark tier, rate, burst, bytes_rate, bytes_burst, limit, window, algorithm;
+    YAML::Mark tier = YAML::Mark::null_mark();
+    YAML::Mark rate = YAML::Mark::null_mark();
+    YAML::Mark bytes_rate = YAML::Mark::null_mark();
+    YAML::Mark limit = YAML::Mark::null_mark();
 };
 
 class Parser {
@@ -95,7 +100,8 @@ public:
         }
         Fields f;
         for (auto it = n.begin(); it != n.end(); ++it) {
-            const YAML::Node& k = it->first;
+            // copies: yaml-cpp's iterator hands out a temporary pair
+            const YAML::Node k = it->first;
             if (!k.IsScalar()) {
                 error(k, "keys of " + what + " must be plain names");
                 continue;
@@ -143,7 +149,7 @@ public:
     std::optional<uint64_t> integer(const Entry& e, const std::string& what, uint64_t lo, uint64_t hi) {
         auto s = scalar(e, what);
         if (!s) return std::nullopt;
-        if (s->empty() || s->size() > 20 || !std::all_of(s->begin(), s->end(), ::isdigit)) {
+        if (s->empty() || !std::all_of(s->begin(), s->end(), isDigit)) {
             error(markOf(e), what + ": '" + *s + "' is not a non-negative whole number");
             return std::nullopt;
         }
@@ -239,7 +245,6 @@ public:
             return it == f.end() ? nullptr : &it->second;
         };
         if (auto e = get("algorithm")) {
-            marks.algorithm = markOf(*e);
             if (global)
                 algo = choice(*e, what + " algorithm", {"token_bucket", "gcra"});
             else
@@ -251,7 +256,6 @@ public:
             if (auto r = unit<Rate>(*e, what + " rate", parsePacketRate)) m.packets = *r;
         }
         if (auto e = get("burst")) {
-            marks.burst = markOf(*e);
             if (auto b = integer(*e, what + " burst", 1, UINT64_MAX)) m.burst_packets = *b;
         }
         if (auto e = get("bytes_rate")) {
@@ -259,7 +263,6 @@ public:
             if (auto r = unit<Rate>(*e, what + " bytes_rate", parseByteRate)) m.bytes = *r;
         }
         if (auto e = get("bytes_burst")) {
-            marks.bytes_burst = markOf(*e);
             if (auto b = unit<uint64_t>(*e, what + " bytes_burst", parseByteSize)) {
                 if (*b == 0) error(markOf(*e), what + " bytes_burst must be at least 1 byte");
                 m.burst_bytes = *b;
@@ -270,7 +273,6 @@ public:
             if (auto l = integer(*e, what + " limit", 1, UINT32_MAX - 1)) m.window_limit = *l;
         }
         if (auto e = get("window")) {
-            marks.window = markOf(*e);
             if (auto w = unit<uint64_t>(*e, what + " window", parseDurationNs)) m.window_ns = *w;
         }
         if (auto e = get("key")) {
@@ -368,7 +370,16 @@ public:
         if (!is_default) allowed.insert(allowed.begin(), {"name", "sources", "protocol", "ports"});
         allowed.insert(allowed.end(), std::begin(kMeterKeys), std::end(kMeterKeys));
         size_t before = errors.size();
-        auto f = mapping(n, where, label, allowed);
+        std::string what = label;
+        if (!is_default && n.IsMap()) {
+            // name the rule in every message, including unknown keys found first
+            for (auto it = n.begin(); it != n.end(); ++it) {
+                const YAML::Node k = it->first, v = it->second;
+                if (k.IsScalar() && k.Scalar() == "name" && v.IsScalar() && validRuleName(v.Scalar()))
+                    what = "rule '" + v.Scalar() + "'";
+            }
+        }
+        auto f = mapping(n, where, what, allowed);
         if (!f) return std::nullopt;
         auto get = [&](const char* k) -> const Entry* {
             auto it = f->find(k);
@@ -377,7 +388,6 @@ public:
 
         RuleConfig r;
         r.where = {n.Mark().line + 1, n.Mark().column + 1};
-        std::string what = label;
         if (is_default) {
             r.name = kDefaultRuleName;
         } else if (auto e = get("name")) {
@@ -387,15 +397,17 @@ public:
                     error(markOf(*e), "rule name '" + *s + "' must be 1-47 characters of A-Z a-z 0-9 _ . -");
                 else if (*s == kDefaultRuleName || *s == kManagementRuleName)
                     error(markOf(*e), "rule name '" + *s + "' is reserved (use defaults: for the default rule)");
-                what = "rule '" + *s + "'";
             }
         } else {
             error(n.Mark(), label + " needs a name");
         }
 
+        bool action_ok = true;
         if (auto e = get("action")) {
             static const rl_action acts[] = {RL_ACT_LIMIT, RL_ACT_ALLOW, RL_ACT_DENY};
-            if (auto i = choice(*e, what + " action", {"limit", "allow", "deny"})) r.action = acts[*i];
+            auto i = choice(*e, what + " action", {"limit", "allow", "deny"});
+            if (i) r.action = acts[*i];
+            action_ok = i.has_value();
         }
         if (auto e = get("on_exceed")) {
             static const rl_on_exceed ex[] = {RL_EXCEED_DROP, RL_EXCEED_BLOCK, RL_EXCEED_MONITOR};
@@ -446,7 +458,9 @@ public:
         bool top_meter = false;
         for (const auto& [k, ent] : *f)
             if (isMeterKey(k)) top_meter = true;
-        if (r.action == RL_ACT_LIMIT) {
+        if (!action_ok) {
+            // which keys belong depends on the action: nothing more to say
+        } else if (r.action == RL_ACT_LIMIT) {
             if (top_meter && get("tiers")) {
                 error(get("tiers")->key.Mark(),
                       what + ": use either top-level rate/limit keys (one tier) or tiers:, not both");
@@ -502,7 +516,7 @@ public:
 
     static Result<PortRange> parsePortRange(const std::string& text) {
         auto num = [](const std::string& s, uint16_t& out) {
-            if (s.empty() || s.size() > 5 || !std::all_of(s.begin(), s.end(), ::isdigit)) return false;
+            if (s.empty() || s.size() > 5 || !std::all_of(s.begin(), s.end(), isDigit)) return false;
             unsigned long v = std::stoul(s);
             if (v > 65535) return false;
             out = static_cast<uint16_t>(v);
@@ -643,7 +657,7 @@ public:
         std::string host = colon == std::string::npos ? "" : s->substr(0, colon);
         std::string port = colon == std::string::npos ? *s : s->substr(colon + 1);
         bool ok = colon != std::string::npos && !port.empty() && port.size() <= 5 &&
-                  std::all_of(port.begin(), port.end(), ::isdigit) && std::stoul(port) >= 1 &&
+                  std::all_of(port.begin(), port.end(), isDigit) && std::stoul(port) >= 1 &&
                   std::stoul(port) <= 65535;
         if (ok && !host.empty() && host != "localhost") {
             if (host.front() == '[' && host.back() == ']') {
@@ -738,6 +752,12 @@ void addSetErrors(const Config& c, std::vector<ConfigError>& errors) {
         errors.push_back(ConfigError{issue.where.line, issue.where.column, issue.message});
 }
 
+void sortErrors(std::vector<ConfigError>& errors) {
+    std::stable_sort(errors.begin(), errors.end(), [](const ConfigError& a, const ConfigError& b) {
+        return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+    });
+}
+
 YAML::Node load(const std::string& text, std::vector<ConfigError>& errors) {
     try {
         return YAML::Load(text);
@@ -778,11 +798,11 @@ ParseOutcome parseConfigText(const std::string& yaml) {
         p.error(e.mark, std::string("YAML: ") + e.what());
     }
     out.errors = std::move(p.errors);
-    if (out.errors.empty()) addSetErrors(c, out.errors);
+    // Whole-set checks run on the rules that parsed, so that one pass reports
+    // (nearly) everything; a rule with errors of its own is left out of them.
+    addSetErrors(c, out.errors);
     if (out.errors.empty()) out.config = std::move(c);
-    std::stable_sort(out.errors.begin(), out.errors.end(), [](const ConfigError& a, const ConfigError& b) {
-        return std::tie(a.line, a.column) < std::tie(b.line, b.column);
-    });
+    sortErrors(out.errors);
     return out;
 }
 
@@ -810,6 +830,7 @@ RuleParseOutcome parseRuleText(const std::string& yaml) {
         p.error(e.mark, std::string("YAML: ") + e.what());
     }
     out.errors = std::move(p.errors);
+    sortErrors(out.errors);
     if (!out.errors.empty()) out.rule.reset();
     return out;
 }

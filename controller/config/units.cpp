@@ -320,6 +320,47 @@ Result<uint64_t> parseDurationNs(const std::string& raw) {
     return static_cast<uint64_t>(num);
 }
 
+std::string formatDuration(uint64_t ns) {
+    static const struct {
+        const char* name;
+        uint64_t ns;
+    } units[] = {{"d", 86400 * RL_NSEC_PER_SEC}, {"h", 3600 * RL_NSEC_PER_SEC}, {"m", 60 * RL_NSEC_PER_SEC},
+                 {"s", RL_NSEC_PER_SEC},         {"ms", 1000000},                  {"us", 1000}};
+    if (ns == 0) return "0s";
+    for (const auto& u : units)
+        if (ns % u.ns == 0) return std::to_string(ns / u.ns) + u.name;
+    return std::to_string(ns) + "ns";
+}
+
+namespace {
+
+std::string formatPeriod(uint64_t period_ns) {
+    switch (period_ns) {
+    case RL_NSEC_PER_SEC: return "s";
+    case 60 * RL_NSEC_PER_SEC: return "min";
+    case 3600 * RL_NSEC_PER_SEC: return "h";
+    case 86400 * RL_NSEC_PER_SEC: return "day";
+    default: return formatDuration(period_ns);
+    }
+}
+
+}  // namespace
+
+std::string formatPacketRate(const Rate& r) {
+    return std::to_string(r.count) + "/" + formatPeriod(r.period_ns);
+}
+
+std::string formatByteRate(const Rate& r) {
+    static const struct {
+        const char* name;
+        uint64_t mult;
+    } units[] = {{"TB", 1000000000000}, {"GB", 1000000000}, {"MB", 1000000}, {"kB", 1000}};
+    for (const auto& u : units)
+        if (r.count >= u.mult && r.count % u.mult == 0)
+            return std::to_string(r.count / u.mult) + u.name + "/" + formatPeriod(r.period_ns);
+    return std::to_string(r.count) + "B/" + formatPeriod(r.period_ns);
+}
+
 uint64_t defaultBurst(const Rate& r) {
     if (r.count == 0 || r.period_ns == 0) return 1;
     u128 per_sec = static_cast<u128>(r.count) * RL_NSEC_PER_SEC / r.period_ns;

@@ -30,8 +30,12 @@ constexpr const char* kProgName = "rl_xdp";
 constexpr const char* kProgPin = "prog";
 constexpr const char* kDefaultBpffs = "/sys/fs/bpf";
 
+// While libxdp probes for its dispatcher (refused on kernels without freplace),
+// libbpf warnings about that probe are expected: log them at debug level.
+thread_local bool g_probing = false;
+
 int libbpfPrint(enum libbpf_print_level level, const char* fmt, va_list ap) {
-    LogLevel l = level == LIBBPF_WARN ? LogLevel::Warn : LogLevel::Debug;
+    LogLevel l = level == LIBBPF_WARN && !g_probing ? LogLevel::Warn : LogLevel::Debug;
     if (static_cast<int>(l) < static_cast<int>(logLevel())) return 0;
     logVa(l, fmt, ap);
     return 0;
@@ -88,6 +92,8 @@ Result<bpf_map_info> mapInfo(int fd) {
     if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return sysError("bpf_obj_get_info_by_fd map");
     return info;
 }
+
+__u32 m_flags(const std::string& mode) { return mode == "generic" ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE; }
 
 const char* attachModeName(__u8 m) {
     switch (m) {
@@ -263,6 +269,30 @@ Status Loader::pinProgram() {
     return {};
 }
 
+// An fd for the attached program `id` if it is ours: this daemon's, the pinned
+// one (a previous daemon's), or found by id with name rl_xdp. The by-id path
+// needs CAP_SYS_ADMIN; the first two work with CAP_BPF + CAP_NET_ADMIN only.
+Result<int> Loader::ourProgFd(uint32_t id) {
+    if (id == prog_id_) return dup(progFd());
+    std::string pin = opts_.pin_path + "/" + kProgPin;
+    UniqueFd pinned(bpf_obj_get(pin.c_str()));
+    if (pinned.valid()) {
+        auto info = progInfo(pinned.get());
+        if (info && info->id == id) return pinned.release();
+    }
+    UniqueFd fd(bpf_prog_get_fd_by_id(id));
+    if (!fd.valid())
+        return Error{EEXIST, "inspect attached program",
+                     "program id " + std::to_string(id) + " is neither ours nor pinned at " + pin +
+                         " and cannot be opened by id (" + strerror(errno) + ")"};
+    auto info = progInfo(fd.get());
+    if (!info) return info.error();
+    if (std::strcmp(info->name, kProgName) != 0)
+        return Error{EEXIST, "inspect attached program",
+                     "XDP program '" + std::string(info->name) + "' (id " + std::to_string(id) + ") is not ours"};
+    return fd.release();
+}
+
 Result<Attachment> Loader::attach(const std::string& ifname, XdpMode mode) {
     Attachment a;
     a.name = ifname;
@@ -275,15 +305,12 @@ Result<Attachment> Loader::attach(const std::string& ifname, XdpMode mode) {
     if (int err = bpf_xdp_query(a.ifindex, 0, &q); err) return Error{-err, "bpf_xdp_query", ifname};
 
     if (q.prog_id != 0) {
-        UniqueFd old(bpf_prog_get_fd_by_id(q.prog_id));
-        if (!old.valid()) return sysError("bpf_prog_get_fd_by_id", std::to_string(q.prog_id));
-        auto info = progInfo(old.get());
-        if (!info) return info.error();
-        if (std::strcmp(info->name, kProgName) != 0) {
+        auto oldfd = ourProgFd(q.prog_id);
+        if (!oldfd)
             return Error{EEXIST, "attach",
-                         ifname + " already runs XDP program '" + info->name + "' (id " + std::to_string(q.prog_id) +
-                             ", " + attachModeName(q.attach_mode) + "); not ours, refusing to replace it"};
-        }
+                         ifname + " already runs an XDP program (" + attachModeName(q.attach_mode) +
+                             " mode): " + oldfd.error().context + "; refusing to replace it"};
+        UniqueFd old(*oldfd);
         // Our program (a previous daemon's): swap in the new one without a gap.
         bool skb = q.attach_mode == XDP_ATTACHED_SKB;
         if ((mode == XdpMode::Native && skb) || (mode == XdpMode::Generic && !skb))
@@ -311,7 +338,9 @@ Result<Attachment> Loader::attach(const std::string& ifname, XdpMode mode) {
         if (mode != XdpMode::Native) tries.push_back(XDP_MODE_SKB);
         int err = 0;
         for (auto m : tries) {
+            g_probing = true;
             err = xdp_program__attach(xp, a.ifindex, m, 0);
+            g_probing = false;
             if (err == 0) {
                 a.mode = m == XDP_MODE_NATIVE ? "native" : "generic";
                 break;
@@ -325,11 +354,10 @@ Result<Attachment> Loader::attach(const std::string& ifname, XdpMode mode) {
             return Error{-err, "xdp_program__attach", ifname + " (" + xdpModeName(mode) + ")"};
         }
         skel_->xdp_progs.push_back(xp);
-        xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(a.ifindex);
-        if (!libxdp_get_error(mp) && mp) {
-            a.multiprog = !xdp_multiprog__is_legacy(mp);
-            xdp_multiprog__close(mp);
-        }
+        // libxdp attaches either its dispatcher (multiprog) or, when the kernel
+        // refuses freplace, our program itself: tell them apart by the id.
+        __u32 now_id = 0;
+        if (bpf_xdp_query_id(a.ifindex, m_flags(a.mode), &now_id) == 0) a.multiprog = now_id != 0 && now_id != prog_id_;
         multiprog_ = a.multiprog;
         if (!a.multiprog)
             RL_LOG_INFO("%s: multiprog dispatcher unavailable: single-program attach", ifname.c_str());
@@ -353,12 +381,9 @@ Status Loader::detach(const std::string& ifname) {
     q.sz = sizeof(q);
     if (int err = bpf_xdp_query(ifindex, 0, &q); err) return Error{-err, "bpf_xdp_query", ifname};
     if (q.prog_id == 0) return Error{ENOENT, "detach", "no XDP program on " + ifname};
-    UniqueFd old(bpf_prog_get_fd_by_id(q.prog_id));
-    if (!old.valid()) return sysError("bpf_prog_get_fd_by_id", std::to_string(q.prog_id));
-    auto info = progInfo(old.get());
-    if (!info) return info.error();
-    if (std::strcmp(info->name, kProgName) != 0)
-        return Error{EEXIST, "detach", ifname + " runs '" + std::string(info->name) + "', not ours; left alone"};
+    auto oldfd = ourProgFd(q.prog_id);
+    if (!oldfd) return Error{EEXIST, "detach", ifname + ": " + oldfd.error().context + "; left alone"};
+    UniqueFd old(*oldfd);
     bpf_xdp_attach_opts o{};
     o.sz = sizeof(o);
     o.old_prog_fd = old.get();
@@ -375,12 +400,10 @@ Status Loader::detachAllAndUnpin() {
         for (auto* i = ifs; i->if_index != 0; ++i) {
             __u32 id = 0;
             if (bpf_xdp_query_id(static_cast<int>(i->if_index), 0, &id) != 0 || id == 0) continue;
-            UniqueFd fd(bpf_prog_get_fd_by_id(id));
-            if (!fd.valid()) continue;
-            auto info = progInfo(fd.get());
-            if (info && std::strcmp(info->name, kProgName) == 0) {
-                if (auto s = detach(i->if_name); !s) RL_LOG_WARN("%s", s.error().message().c_str());
-            }
+            auto fd = ourProgFd(id);
+            if (!fd) continue;
+            close(*fd);
+            if (auto s = detach(i->if_name); !s) RL_LOG_WARN("%s", s.error().message().c_str());
         }
         if_freenameindex(ifs);
     }

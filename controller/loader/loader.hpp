@@ -78,6 +78,7 @@ private:
     Status openAndLoad();
     Status preparePins();
     void refresh(Attachment& a);
+    Result<int> ourProgFd(uint32_t id);
 
     LoaderOptions opts_;
     struct Skel;

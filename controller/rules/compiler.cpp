@@ -72,7 +72,9 @@ struct CidrLess {
 class Builder {
 public:
     Builder(const Config& c, const RuleImage* prev, std::vector<CompileIssue>& issues)
-        : cfg_(c), prev_(prev), issues_(issues) {}
+        : cfg_(c), prev_(prev), issues_(issues), default_(c.default_rule) {
+        default_.name = kDefaultRuleName;  // an unnamed default rule (Config{}) is still "default"
+    }
 
     RuleImage build() {
         RuleImage img;
@@ -85,7 +87,7 @@ public:
 
         // rule list: default, management (if any), config rules in file order
         std::vector<const RuleConfig*> rules;
-        rules.push_back(&cfg_.default_rule);
+        rules.push_back(&default_);
         if (!cfg_.management_allow.empty()) rules.push_back(&management_);
         for (const auto& r : cfg_.rules) rules.push_back(&r);
 
@@ -125,14 +127,14 @@ private:
     }
 
     void checkNames(const std::vector<const RuleConfig*>& rules) {
-        if (cfg_.default_rule.name != kDefaultRuleName)
-            issue(&cfg_.default_rule, "the default rule must be named 'default'");
-        if (!cfg_.default_rule.sources.empty() || cfg_.default_rule.proto || !cfg_.default_rule.ports.empty())
-            issue(&cfg_.default_rule, "the default rule applies to everything no rule matches; it takes no "
+        if (cfg_.default_rule.name != kDefaultRuleName && !cfg_.default_rule.name.empty())
+            issue(&default_, "the default rule must be named 'default', not '" + cfg_.default_rule.name + "'");
+        if (!default_.sources.empty() || default_.proto || !default_.ports.empty())
+            issue(&default_, "the default rule applies to everything no rule matches; it takes no "
                                       "sources, protocol or ports");
         std::map<std::string, const RuleConfig*> seen;
         for (const RuleConfig* r : rules) {
-            if (r != &cfg_.default_rule && r != &management_) {
+            if (r != &default_ && r != &management_) {
                 if (!validRuleName(r->name)) {
                     issue(r, "rule name '" + r->name + "' must be 1-47 characters of A-Z a-z 0-9 _ . -");
                     continue;
@@ -238,14 +240,18 @@ private:
     }
 
     // Key state is (rule, tier, prefix) -> words whose meaning depends on the
-    // algorithm: a different algorithm, key prefix or tier layout needs fresh state.
+    // algorithm: a different algorithm or key prefix in any tier, or a different
+    // number of tiers (a tier index may hold state from an older layout), needs
+    // fresh state. Rates, bursts and limits may change freely: the state stays
+    // meaningful. The global ceiling (rl_global, by rule id) is not versioned by
+    // the generation; the daemon resets it when rl_rule.global changes.
     static bool stateIncompatible(const rl_rule& a, const rl_rule& b) {
-        if (a.n_tiers != b.n_tiers || a.has_global != b.has_global) return true;
+        if (a.n_tiers != b.n_tiers) return true;
         for (unsigned t = 0; t < b.n_tiers && t < RL_MAX_TIERS; t++) {
             const rl_meter &x = a.tiers[t], &y = b.tiers[t];
             if (x.algo != y.algo || x.prefix_v4 != y.prefix_v4 || x.prefix_v6 != y.prefix_v6) return true;
         }
-        return b.has_global && a.global.algo != b.global.algo;
+        return false;
     }
 
     // Freed ids keep their generation in rl_rulemeta (name empty), so a new rule
@@ -291,7 +297,7 @@ private:
         std::vector<Cidr> mgmt;
         for (size_t i = 0; i < rules.size(); i++) {
             const RuleConfig& r = *rules[i];
-            if (&r == &cfg_.default_rule) continue;  // the fast path's fallback
+            if (&r == &default_) continue;  // the fast path's fallback
             auto idIt = img.ids.find(r.name);
             if (idIt == img.ids.end() || ruleOf_[idIt->second] != &r) continue;
             std::vector<Cidr> sources = r.sources;
@@ -443,6 +449,7 @@ private:
     const Config& cfg_;
     const RuleImage* prev_;
     std::vector<CompileIssue>& issues_;
+    RuleConfig default_;
     RuleConfig management_;
     std::map<uint32_t, const RuleConfig*> ruleOf_;
 };
@@ -496,6 +503,51 @@ std::vector<CompileIssue> checkRules(const Config& config) {
     std::vector<CompileIssue> issues;
     Builder(config, nullptr, issues).build();
     return issues;
+}
+
+namespace {
+
+template <typename T>
+bool sameBytes(const T& a, const T& b) {
+    return std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+template <typename Key>
+void diffLpm(const std::map<Key, rl_match_set>* before, const std::map<Key, rl_match_set>& after,
+             std::vector<Key>& upsert, std::vector<Key>& del) {
+    for (const auto& [k, v] : after) {
+        const rl_match_set* old = nullptr;
+        if (before)
+            if (auto it = before->find(k); it != before->end()) old = &it->second;
+        if (!old || !sameBytes(*old, v)) upsert.push_back(k);
+    }
+    if (before)
+        for (const auto& [k, v] : *before)
+            if (!after.count(k)) del.push_back(k);
+}
+
+}  // namespace
+
+ImageDiff diffImages(const RuleImage* previous, const RuleImage& next) {
+    ImageDiff d;
+    std::set<uint32_t> used_before, used_now;
+    if (previous)
+        for (const auto& [n, id] : previous->ids) used_before.insert(id);
+    for (const auto& [n, id] : next.ids) used_now.insert(id);
+    for (uint32_t id = 0; id < next.rules.size(); id++) {
+        bool had = previous && id < previous->rules.size();
+        if (used_now.count(id)) {
+            if (!had || !used_before.count(id) || !sameBytes(previous->rules[id], next.rules[id])) d.rules.push_back(id);
+        } else if (used_before.count(id)) {
+            d.freed.push_back(id);
+        }
+        if (id < next.meta.size() && (!previous || id >= previous->meta.size() || !sameBytes(previous->meta[id], next.meta[id])))
+            d.meta.push_back(id);
+    }
+    diffLpm(previous ? &previous->lpm4 : nullptr, next.lpm4, d.lpm4_upsert, d.lpm4_delete);
+    diffLpm(previous ? &previous->lpm6 : nullptr, next.lpm6, d.lpm6_upsert, d.lpm6_delete);
+    d.cfg = !previous || !sameBytes(previous->cfg, next.cfg);
+    return d;
 }
 
 Result<RuleImage> compileRules(const Config& config, const RuleImage* previous) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <array>
 #include <map>
 #include <string>
 #include <vector>
@@ -44,5 +45,24 @@ struct CompileIssue {
     std::string message;
 };
 std::vector<CompileIssue> checkRules(const Config& config);
+
+// What a reload must write: entries of `next` that differ from `previous`
+// (previous == nullptr: everything in next). Suggested order, so that no
+// lookup ever sees a candidate whose rule is not there yet: write `rules`
+// (ids in use in next), then `lpm*_upsert`, then `lpm*_delete`, then the
+// `freed` rule slots (zeroed) and `meta`, then rl_cfg if `cfg`.
+struct ImageDiff {
+    std::vector<uint32_t> rules;   // ids in use in next whose rl_rule changed
+    std::vector<uint32_t> freed;   // ids in use before, not any more
+    std::vector<uint32_t> meta;    // ids whose rl_rule_meta changed
+    std::vector<std::pair<uint32_t, __be32>> lpm4_upsert, lpm4_delete;
+    std::vector<std::pair<uint32_t, std::array<uint8_t, 16>>> lpm6_upsert, lpm6_delete;
+    bool cfg = false;
+    bool empty() const {
+        return rules.empty() && freed.empty() && meta.empty() && lpm4_upsert.empty() && lpm4_delete.empty() &&
+               lpm6_upsert.empty() && lpm6_delete.empty() && !cfg;
+    }
+};
+ImageDiff diffImages(const RuleImage* previous, const RuleImage& next);
 
 }  // namespace ratelimit
