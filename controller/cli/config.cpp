@@ -1,4 +1,6 @@
 // ratelimitctl reload [--config FILE], config check FILE
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -100,12 +102,19 @@ int reload(const Globals& g, const std::string& path) {
     if (!reply->ok) {
         // The daemon lists every error as file:line:col; with the file at hand
         // show them with the source line and a caret instead.
+        std::string file = path;
+        if (file.empty() && reply->code == "EINVAL") {
+            // Reloading the configured file: ask the daemon which one it is.
+            if (auto st = client->call("status"); st && st->ok)
+                file = str(st->result, "config_path", "");
+        }
         std::vector<ConfigError> local;
-        if (!path.empty() && reply->code == "EINVAL") local = parseConfigFile(path).errors;
+        if (!file.empty() && reply->code == "EINVAL" && ::access(file.c_str(), R_OK) == 0)
+            local = parseConfigFile(file).errors;
         const std::string& msg = reply->message;
         if (!local.empty()) {
             fail(msg.substr(0, msg.find('\n')));
-            printConfigErrors(path, local);
+            printConfigErrors(file, local);
         } else {
             fail(msg);
         }

@@ -379,6 +379,14 @@ run 0 --json rules list
 run 1 --json reload --config "$BAD"
 run 0 reload --config "$GOOD"
 contains "$OUT" "reloaded $GOOD (generation " "reload"
+# the configured file itself broken: errors located in it, nothing applied
+cp "$GOOD" "$WORK/good.bak"
+cp "$BAD" "$GOOD"
+run 1 reload
+contains "$ERR" "$GOOD:6:5: unknown key 'brust'" "reload of the configured file: error location"
+cp "$WORK/good.bak" "$GOOD"
+run 0 --json rules list
+[ "$(jq -cS .rules <<<"$OUT")" = "$BEFORE_RULES" ] || fail "rules changed after a failed reload"
 run 0 --json reload
 jqe "$OUT" ".generation > $GEN0" "reload --json"
 ok "reload: invalid config exit 1 + rules unchanged; valid reload bumps generation"
