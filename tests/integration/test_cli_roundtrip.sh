@@ -21,7 +21,7 @@ skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" -eq 0 ] || skip "needs root (netns, XDP, bpffs)"
 [ -x "$CTL" ] || skip "$CTL is not built"
 [ -x "$RLD" ] || skip "$RLD is not built"
-for tool in jq nsenter ping perl timeout; do
+for tool in jq nsenter ping perl timeout script; do
     command -v "$tool" >/dev/null || skip "$tool missing (scripts/setup.sh installs it)"
 done
 
@@ -365,6 +365,17 @@ jq -se "map(select(.talkers[0].addr == \"$ADDR_S\")) | length > 0" "$WORK/top.js
     { cat "$WORK/top.json"; fail "top --json stream never showed $ADDR_S"; }
 grep -q "^$ADDR_S " "$WORK/top.txt" || { cat "$WORK/top.txt"; fail "top live never showed $ADDR_S"; }
 ok "top: --once, --json stream and live view list $ADDR_S"
+
+# On a terminal (a pty from script(1)) the live view uses the alternate screen
+# and Ctrl-C restores the terminal: cursor shown, main screen back, exit 0.
+rc=0
+script -qec "timeout -s INT --preserve-status 1.5 '$CTL' --socket '$SOCK' top --interval 200ms" /dev/null \
+    >"$WORK/tty.out" 2>&1 </dev/null || rc=$?
+[ $rc -eq 0 ] || { cat -v "$WORK/tty.out" | tail -5; fail "top on a tty exited $rc on SIGINT"; }
+head -c 14 "$WORK/tty.out" | grep -qF $'\e[?1049h\e[?25l' || { cat -v "$WORK/tty.out" | head -3; fail "top on a tty: no alternate screen"; }
+[ "$(tail -c 14 "$WORK/tty.out")" = $'\e[?25h\e[?1049l' ] || { cat -v "$WORK/tty.out" | tail -3; fail "top on a tty: terminal not restored after Ctrl-C"; }
+[ "$(grep -c "top sources by drops" "$WORK/tty.out")" -ge 2 ] || fail "top on a tty: fewer than 2 frames in 1.5 s"
+ok "top on a tty: alternate screen, $(grep -c "top sources by drops" "$WORK/tty.out") frames, terminal restored on Ctrl-C"
 
 # ---------------------------------------------------------------- reload
 run 0 --json rules list
