@@ -149,6 +149,14 @@ void addRulesCommands(CLI::App& app, const Globals& g, Action& action) {
     auto opts = std::make_shared<AddOptions>();
     auto* add = rules->add_subcommand(
         "add", "add a runtime rule (lives until the next reload; the config file is the truth)");
+    add->footer(
+        "Examples:\n"
+        "  ratelimitctl rules add ssh --source 0.0.0.0/0 --protocol tcp --port 22 \\\n"
+        "      --rate 10/min --burst 5 --on-exceed block --block-for 10m\n"
+        "  ratelimitctl rules add api --source 198.18.0.0/15 --rate 1000/s --ipv4-prefix 24\n"
+        "  ratelimitctl rules add logins --source 198.18.0.0/15 --algorithm sliding_window \\\n"
+        "      --limit 600 --window 1m\n"
+        "  ratelimitctl rules add scanners --source 198.19.66.0/24 --action deny");
     add->add_option("name", opts->name, "rule name, [A-Za-z0-9_.-]{1,47}")->required();
     add->add_option("--source", opts->sources, "source CIDR (repeatable), e.g. 198.18.0.0/15")
         ->required()

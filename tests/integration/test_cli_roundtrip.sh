@@ -21,7 +21,7 @@ skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" -eq 0 ] || skip "needs root (netns, XDP, bpffs)"
 [ -x "$CTL" ] || skip "$CTL is not built"
 [ -x "$RLD" ] || skip "$RLD is not built"
-for tool in jq nsenter ping perl timeout script; do
+for tool in jq nsenter ping perl script; do
     command -v "$tool" >/dev/null || skip "$tool missing (scripts/setup.sh installs it)"
 done
 
@@ -111,6 +111,26 @@ wait_lines() {
 # (background jobs of a script start with SIGINT ignored), like a terminal.
 # exec: with `&` the job's pid ($!) is then the command's own pid.
 sigint_default() { exec perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV or die "exec: $!"' -- "$@"; }
+
+# start_stream FILE CMD...: runs a streaming command in the background with
+# SIGINT at its default, stdout to FILE (stderr to FILE.err); sets STREAM_PID.
+STREAM_PID=""
+start_stream() {
+    local file=$1
+    shift
+    sigint_default "$@" >"$file" 2>"$file.err" &
+    STREAM_PID=$!
+    BG_PIDS+=("$STREAM_PID")
+}
+# stop_stream FILE LINES SIGNAL WHAT: once FILE has LINES lines, sends SIGNAL
+# to the stream and expects a clean exit 0.
+stop_stream() {
+    wait_lines "$1" "$2" || fail "$4: fewer than $2 lines within 10 s: $(cat "$1.err")"
+    kill -"$3" "$STREAM_PID"
+    local rc=0
+    wait "$STREAM_PID" || rc=$?
+    [ $rc -eq 0 ] || fail "$4 exited $rc on SIG$3 (expected a clean exit 0)"
+}
 
 # ---------------------------------------------------------------- no daemon
 rc=0
@@ -282,23 +302,16 @@ STATS0="$OUT"
 lab_pkts() { jq '[.rules[] | select(.name == "lab") | .reasons[] | .packets] | add' <<<"$1"; }
 lab_drops() { jq '.rules[] | select(.name == "lab") | .reasons.rate.packets' <<<"$1"; }
 
-sigint_default "$CTL" --socket "$SOCK" events >"$WORK/events.txt" 2>"$WORK/events.err" &
-EV_TXT=$!
-BG_PIDS+=("$EV_TXT")
-"$CTL" --socket "$SOCK" --json events >"$WORK/events.json" 2>&1 &
-EV_JSON=$!
-BG_PIDS+=("$EV_JSON")
+start_stream "$WORK/events.txt" "$CTL" --socket "$SOCK" events
+EV_TXT=$STREAM_PID
+start_stream "$WORK/events.json" "$CTL" --socket "$SOCK" --json events
+EV_JSON=$STREAM_PID
 sleep 0.5
 got=$(pings 60)
 [ "$got" -lt 60 ] || fail "60 pings at 2 ms against 5/s burst 5 all got through"
-wait_lines "$WORK/events.txt" 1 || fail "events: no line within 10 s: $(cat "$WORK/events.err")"
-wait_lines "$WORK/events.json" 1 || fail "events --json: no line within 10 s"
-kill -INT "$EV_TXT"
-rc=0; wait "$EV_TXT" || rc=$?
-[ $rc -eq 0 ] || fail "events exited $rc on SIGINT (expected a clean exit 0)"
-kill -TERM "$EV_JSON"
-rc=0; wait "$EV_JSON" || rc=$?
-[ $rc -eq 0 ] || fail "events --json exited $rc on SIGTERM"
+stop_stream "$WORK/events.json" 1 TERM "events --json"
+STREAM_PID=$EV_TXT
+stop_stream "$WORK/events.txt" 1 INT "events"
 grep -qE "LIMIT_START +$ADDR_S/32 +rule lab tier 0 +reason rate" "$WORK/events.txt" ||
     { cat "$WORK/events.txt"; fail "events: no LIMIT_START line for $ADDR_S"; }
 jq -se "map(select(.type == \"limit_start\" and .addr == \"$ADDR_S\" and .rule == \"lab\")) | length > 0" \
@@ -327,21 +340,18 @@ contains "$OUT" "key_insert" "stats: global counters"
 ok "stats: lab packets $(lab_pkts "$STATS0") -> $(lab_pkts "$STATS1"), rate drops $(lab_drops "$STATS0") -> $(lab_drops "$STATS1")"
 
 # stats --watch: JSON lines with --json, live table otherwise (not a tty: frames in sequence)
-rc=0
-timeout -s TERM 2.5 "$CTL" --socket "$SOCK" --json stats --watch --interval 200ms >"$WORK/watch.json" || rc=$?
-[ $rc -eq 0 ] || [ $rc -eq 124 ] || fail "stats --watch --json exited $rc"
-[ "$(wc -l <"$WORK/watch.json")" -ge 3 ] || fail "stats --watch --json: fewer than 3 lines in 2.5 s"
+start_stream "$WORK/watch.json" "$CTL" --socket "$SOCK" --json stats --watch --interval 200ms
+stop_stream "$WORK/watch.json" 3 TERM "stats --watch --json"
 jq -se 'all(.[]; (.rules | length) > 0 and has("rates"))' "$WORK/watch.json" >/dev/null ||
     { cat "$WORK/watch.json"; fail "stats --watch --json lines"; }
-(sleep 0.6; pings 100 >/dev/null) &
-TRAFFIC=$!
-BG_PIDS+=("$TRAFFIC")
-(sigint_default timeout -s INT --preserve-status 2.5 "$CTL" --socket "$SOCK" stats --watch --interval 200ms \
-    >"$WORK/watch.txt") || fail "stats --watch exited $? on SIGINT"
-wait "$TRAFFIC"
+start_stream "$WORK/watch.txt" "$CTL" --socket "$SOCK" stats --watch --interval 200ms
+wait_lines "$WORK/watch.txt" 1 || fail "stats --watch: no output within 10 s"
+pings 100 >/dev/null
+sleep 0.5
+stop_stream "$WORK/watch.txt" 1 INT "stats --watch"
 contains "$(cat "$WORK/watch.txt")" "PASS/S" "stats --watch header"
 grep -qE "^lab +[0-9.k]+ +[1-9][0-9.k]* " "$WORK/watch.txt" || { cat "$WORK/watch.txt"; fail "stats --watch: lab with a pass rate"; }
-ok "stats --watch: $(wc -l <"$WORK/watch.json") JSON lines; text frames with rates"
+ok "stats --watch: $(wc -l <"$WORK/watch.json") JSON lines; text frames with rates; Ctrl-C exits 0"
 
 # top: while a bounded flood runs, the sender is the top talker
 pings 1000 >/dev/null &
@@ -352,11 +362,10 @@ run 0 --json top --once -n 5
 TOP1="$OUT"
 run 0 top --once --sort packets
 TOP2="$OUT"
-rc=0
-timeout -s TERM 1.5 "$CTL" --socket "$SOCK" --json top --interval 200ms -n 3 >"$WORK/top.json" || rc=$?
-[ $rc -eq 0 ] || [ $rc -eq 124 ] || fail "top --json exited $rc"
-(sigint_default timeout -s INT --preserve-status 1.5 "$CTL" --socket "$SOCK" top --interval 200ms \
-    >"$WORK/top.txt") || fail "top (live) exited $? on SIGINT"
+start_stream "$WORK/top.json" "$CTL" --socket "$SOCK" --json top --interval 200ms -n 3
+stop_stream "$WORK/top.json" 3 TERM "top --json"
+start_stream "$WORK/top.txt" "$CTL" --socket "$SOCK" top --interval 200ms
+stop_stream "$WORK/top.txt" 8 INT "top (live)"
 wait "$FLOOD"
 jqe "$TOP1" ".talkers[0].addr == \"$ADDR_S\" and .talkers[0].rule == \"lab\" and .talkers[0].drops_ps > 0" "top --once --json"
 grep -qE "^$ADDR_S +lab +[0-9.k]+ +[0-9.k]+ +[0-9.]+% +[0-9.]+ [kM]?bit/s$" <<<"$TOP2" ||
@@ -368,13 +377,22 @@ ok "top: --once, --json stream and live view list $ADDR_S"
 
 # On a terminal (a pty from script(1)) the live view uses the alternate screen
 # and Ctrl-C restores the terminal: cursor shown, main screen back, exit 0.
+cat >"$WORK/tty-top.sh" <<SH
+echo \$\$ >"$WORK/tty.pid"
+exec "$CTL" --socket "$SOCK" top --interval 200ms
+SH
+start_stream "$WORK/tty.out" script -qfec "bash $WORK/tty-top.sh" /dev/null
+for _ in $(seq 1 100); do
+    [ "$(grep -c "top sources by drops" "$WORK/tty.out")" -ge 2 ] && break
+    sleep 0.1
+done
+[ "$(grep -c "top sources by drops" "$WORK/tty.out")" -ge 2 ] || fail "top on a tty: fewer than 2 frames in 10 s"
+kill -INT "$(cat "$WORK/tty.pid")"
 rc=0
-script -qec "timeout -s INT --preserve-status 1.5 '$CTL' --socket '$SOCK' top --interval 200ms" /dev/null \
-    >"$WORK/tty.out" 2>&1 </dev/null || rc=$?
+wait "$STREAM_PID" || rc=$?
 [ $rc -eq 0 ] || { cat -v "$WORK/tty.out" | tail -5; fail "top on a tty exited $rc on SIGINT"; }
 head -c 14 "$WORK/tty.out" | grep -qF $'\e[?1049h\e[?25l' || { cat -v "$WORK/tty.out" | head -3; fail "top on a tty: no alternate screen"; }
 [ "$(tail -c 14 "$WORK/tty.out")" = $'\e[?25h\e[?1049l' ] || { cat -v "$WORK/tty.out" | tail -3; fail "top on a tty: terminal not restored after Ctrl-C"; }
-[ "$(grep -c "top sources by drops" "$WORK/tty.out")" -ge 2 ] || fail "top on a tty: fewer than 2 frames in 1.5 s"
 ok "top on a tty: alternate screen, $(grep -c "top sources by drops" "$WORK/tty.out") frames, terminal restored on Ctrl-C"
 
 # ---------------------------------------------------------------- reload
