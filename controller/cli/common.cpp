@@ -119,6 +119,7 @@ int stream(const Globals& g, const std::string& cmd, const json& args,
         if (!item) return fail(item.error().message());
         switch (item->kind) {
         case control::StreamItem::Kind::Cancelled:
+            (void)client->endStream();  // best effort: we are leaving anyway
             return kExitOk;
         case control::StreamItem::Kind::Closed:
             return fail("ratelimitd closed the " + cmd + " stream");

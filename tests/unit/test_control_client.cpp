@@ -228,3 +228,33 @@ TEST(ControlClient, StreamDeliversDataThenCancelAndClose) {
 
 }  // namespace
 }  // namespace ratelimit::control
+
+namespace ratelimit::control {
+namespace {
+
+// endStream: an empty line ends the stream, then a `status` whose answer
+// proves the daemon processed it; stream lines still in flight are skipped.
+TEST(ControlClient, EndStreamSendsALineAndWaitsForAnAck) {
+    ScriptedServer s;
+    std::string endLine;
+    json ackReq;
+    s.serve([&](int fd) {
+        json req = json::parse(ScriptedServer::readLine(fd));
+        ScriptedServer::write(fd, json{{"v", 1}, {"id", req["id"]}, {"ok", true}, {"result", {{"stream", true}}}}.dump() + "\n");
+        endLine = ScriptedServer::readLine(fd);
+        ackReq = json::parse(ScriptedServer::readLine(fd));
+        ScriptedServer::write(fd, json{{"v", 1}, {"id", req["id"]}, {"stream", true}, {"data", {{"late", true}}}}.dump() + "\n");
+        ScriptedServer::write(fd, json{{"v", 1}, {"id", ackReq["id"]}, {"ok", true}, {"result", json::object()}}.dump() + "\n");
+    });
+    auto c = Client::connect(s.path(), 2s);
+    ASSERT_TRUE(c.ok());
+    auto first = c->subscribe("stats.subscribe", {{"interval_ms", 100}});
+    ASSERT_TRUE(first.ok() && first->ok);
+    auto ended = c->endStream();
+    EXPECT_TRUE(ended.ok()) << ended.error().message();
+    EXPECT_EQ(endLine, "");
+    EXPECT_EQ(ackReq["cmd"], "status");
+}
+
+}  // namespace
+}  // namespace ratelimit::control
