@@ -34,7 +34,14 @@ public:
         }
     }
     ~SignalFd() {
-        if (fd_ >= 0) ::close(fd_);
+        if (fd_ >= 0) {
+            // Consume what ended the stream, so that unblocking does not
+            // deliver it again (and kill us with it).
+            signalfd_siginfo info;
+            while (::read(fd_, &info, sizeof(info)) == sizeof(info)) {
+            }
+            ::close(fd_);
+        }
         if (blocked_) sigprocmask(SIG_SETMASK, &old_, nullptr);
     }
     SignalFd(const SignalFd&) = delete;
@@ -112,6 +119,7 @@ int stream(const Globals& g, const std::string& cmd, const json& args,
         if (!item) return fail(item.error().message());
         switch (item->kind) {
         case control::StreamItem::Kind::Cancelled:
+            (void)client->endStream();  // best effort: we are leaving anyway
             return kExitOk;
         case control::StreamItem::Kind::Closed:
             return fail("ratelimitd closed the " + cmd + " stream");

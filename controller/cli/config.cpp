@@ -1,4 +1,6 @@
 // ratelimitctl reload [--config FILE], config check FILE
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -98,11 +100,26 @@ int reload(const Globals& g, const std::string& path) {
     auto reply = client->call("reload", args);
     if (!reply) return fail(reply.error().message());
     if (!reply->ok) {
-        fail(reply->message);
-        // With the file at hand, show where each error is (nothing was applied).
-        auto errors = errorsFromJson(reply->error.value("errors", json::array()));
-        if (!errors.empty() && !path.empty()) printConfigErrors(path, errors);
-        std::cerr << "ratelimitctl: nothing was applied; the running configuration is unchanged\n";
+        // The daemon lists every error as file:line:col; with the file at hand
+        // show them with the source line and a caret instead.
+        std::string file = path;
+        if (file.empty() && reply->code == "EINVAL") {
+            // Reloading the configured file: ask the daemon which one it is.
+            if (auto st = client->call("status"); st && st->ok)
+                file = str(st->result, "config_path", "");
+        }
+        std::vector<ConfigError> local;
+        if (!file.empty() && reply->code == "EINVAL" && ::access(file.c_str(), R_OK) == 0)
+            local = parseConfigFile(file).errors;
+        const std::string& msg = reply->message;
+        if (!local.empty()) {
+            fail(msg.substr(0, msg.find('\n')));
+            printConfigErrors(file, local);
+        } else {
+            fail(msg);
+        }
+        if (reply->code == "EINVAL")
+            std::cerr << "ratelimitctl: nothing was applied; the running configuration is unchanged\n";
         return kExitError;
     }
     if (g.json)

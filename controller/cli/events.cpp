@@ -1,6 +1,7 @@
 // ratelimitctl events: one line per limit/block start and end, live.
 #include <time.h>
 
+#include <cctype>
 #include <cstdio>
 #include <iostream>
 
@@ -31,11 +32,16 @@ std::string wallTime(double monoNs) {
     return out;
 }
 
+std::string upper(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
 void printEvent(const json& e) {
     std::string addr = str(e, "addr");
     if (e.contains("prefix") && addr.find('/') == std::string::npos) addr += "/" + str(e, "prefix");
     std::string line = (e.contains("ts_ns") ? wallTime(num(e, "ts_ns")) : "-") + "  " +
-                       eventTypeName(e.value("type", json())) + "  " + addr + "  rule " +
+                       upper(eventTypeName(e.value("type", json()))) + "  " + addr + "  rule " +
                        str(e, "rule") + " tier " + str(e, "tier") + "  reason " +
                        (e.contains("reason") ? reasonName(e["reason"]) : "-");
     double until = num(e, "until_ns"), ts = num(e, "ts_ns");

@@ -148,17 +148,19 @@ std::string fmtDuration(double s) {
         return b;
     }
     auto t = static_cast<uint64_t>(std::llround(s));
-    if (t < 60) {
-        std::snprintf(b, sizeof(b), "%llus", static_cast<unsigned long long>(t));
-    } else if (t < 3600) {
-        std::snprintf(b, sizeof(b), "%llum%02llus", static_cast<unsigned long long>(t / 60),
-                      static_cast<unsigned long long>(t % 60));
-    } else if (t < 86400) {
-        std::snprintf(b, sizeof(b), "%lluh%02llum", static_cast<unsigned long long>(t / 3600),
-                      static_cast<unsigned long long>(t % 3600 / 60));
-    } else {
-        std::snprintf(b, sizeof(b), "%llud%02lluh", static_cast<unsigned long long>(t / 86400),
-                      static_cast<unsigned long long>(t % 86400 / 3600));
+    // Two units at most, the smaller left out when zero: 4m05s, 1m, 2h03m, 2h, 3d04h.
+    struct Unit { uint64_t s; const char* name; };
+    static constexpr Unit units[] = {{86400, "d"}, {3600, "h"}, {60, "m"}, {1, "s"}};
+    for (size_t i = 0; i < std::size(units); ++i) {
+        if (t < units[i].s && i + 1 < std::size(units)) continue;
+        uint64_t big = t / units[i].s;
+        uint64_t rest = i + 1 < std::size(units) ? t % units[i].s / units[i + 1].s : 0;
+        if (rest == 0)
+            std::snprintf(b, sizeof(b), "%llu%s", static_cast<unsigned long long>(big), units[i].name);
+        else
+            std::snprintf(b, sizeof(b), "%llu%s%02llu%s", static_cast<unsigned long long>(big),
+                          units[i].name, static_cast<unsigned long long>(rest), units[i + 1].name);
+        break;
     }
     return b;
 }
@@ -242,7 +244,11 @@ std::string describeMeter(const json& m) {
             if (auto* b = field(m, {"burst", "burst_packets"}); b && !isZero(*b))
                 s += " burst " + scalar(*b);
         }
-        if (auto* r = field(m, {"bytes_rate", "bytes", "byte_rate"}); r && !isZero(*r)) {
+        if (auto* bps = field(m, {"bytes_per_s"}); bps && bps->is_number() && !isZero(*bps)) {
+            s += " " + fmtBytes(bps->get<double>()) + "/s";
+            if (auto* b = field(m, {"burst_bytes"}); b && !isZero(*b))
+                s += " burst " + fmtBytes(b->get<double>());
+        } else if (auto* r = field(m, {"bytes_rate", "bytes", "byte_rate"}); r && !isZero(*r)) {
             s += " " + rateText(*r) + (r->is_string() ? "" : " B");
             if (auto* b = field(m, {"burst_bytes"}); b && !isZero(*b))
                 s += " burst " + fmtBytes(b->get<double>());

@@ -42,7 +42,7 @@ void addInterfaceCommands(CLI::App& app, const Globals& g, Action& action) {
     ifOpt->excludes(allOpt);
     detach->callback([&g, &action, d] {
         if (d->iface.empty() && !d->all)
-            throw CLI::RequiredError("detach needs an INTERFACE or --all");
+            throw CLI::ValidationError("detach", "give an INTERFACE or --all");
         action = [&g, d] {
             json args = d->all ? json{{"all", true}} : json{{"interface", d->iface}};
             return request(g, "detach", args, [&](const json&) {

@@ -11,31 +11,53 @@ using nlohmann::json;
 
 namespace {
 
-// The key an address falls into at a tier's prefix, e.g. 198.18.0.0/24.
+// The key an address falls into at a tier's prefix, e.g. 198.18.0.0/24. The
+// daemon sends it as text; a bare prefix length is applied here.
 std::string keyText(const std::string& ip, const json& k) {
+    if (!k.contains("prefix")) return ip;
+    if (k["prefix"].is_string()) return k["prefix"].get<std::string>();
     auto addr = parseIp(ip);
-    if (!addr || !k.contains("prefix") || !k["prefix"].is_number_integer()) return ip;
+    if (!addr || !k["prefix"].is_number_integer()) return ip;
     int prefix = k["prefix"].get<int>();
     if (prefix < 0 || prefix > (addr->family == 4 ? 32 : 128)) return ip;
     Cidr c{maskIp(*addr, static_cast<uint8_t>(prefix)), static_cast<uint8_t>(prefix)};
     return formatCidr(c);
 }
 
-std::string stateText(const json& state) {
-    if (!state.is_object()) return scalar(state);
-    std::string s;
-    for (const auto& [k, v] : state.items()) {
-        if (!s.empty()) s += " ";
-        s += k + "=" + (v.is_number_float() ? fmtPerSec(v.get<double>()) : scalar(v));
+// Meter state in operator terms: tokens left of the burst, or the window counts.
+std::string stateText(const json& k) {
+    const json state = k.value("state", json());
+    if (!state.is_object()) return k.value("present", true) ? "-" : "no state (no packet seen)";
+    std::vector<std::string> parts;
+    if (state.contains("tokens_packets"))
+        parts.push_back(fmtCount(num(state, "tokens_packets")) + "/" +
+                        fmtCount(num(state, "capacity_packets")) + " packets left");
+    if (state.contains("tokens_bytes"))
+        parts.push_back(fmtBytes(num(state, "tokens_bytes")) + "/" +
+                        fmtBytes(num(state, "capacity_bytes")) + " left");
+    if (state.contains("current"))
+        parts.push_back(fmtCount(num(state, "current")) + "/" + fmtCount(num(state, "limit")) +
+                        " in window (previous " + fmtCount(num(state, "previous")) + ")");
+    if (num(state, "limited") != 0) parts.push_back("LIMITED");
+    if (num(state, "stale") != 0) parts.push_back("stale (resets on next packet)");
+    if (parts.empty()) {
+        for (const auto& [key, v] : state.items()) parts.push_back(key + "=" + scalar(v));
     }
-    return s.empty() ? "-" : s;
+    std::string out;
+    for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
+    return out;
 }
 
 void printKeys(const std::string& ip, const json& r) {
+    if (r.contains("rules") && r["rules"].is_array() && !r["rules"].empty()) {
+        std::string rules;
+        for (const auto& m : r["rules"])
+            rules += (rules.empty() ? "" : ", ") + str(m, "rule") + " (" + str(m, "action") + ")";
+        std::cout << ip << " matches: " << rules << "\n\n";
+    }
     const json keys = r.value("keys", json::array());
     if (keys.empty()) {
-        std::cout << "no state for " << ip
-                  << " (no packet seen from it yet, or its rule does not meter)\n";
+        std::cout << "no metered keys for " << ip << " (its rules do not limit)\n";
         return;
     }
     Table t({"RULE", "TIER>", "KEY", "ALGO", "LAST SEEN>", "BLOCKED FOR>", "STATE"});
@@ -44,8 +66,8 @@ void printKeys(const std::string& ip, const json& r) {
         double blocked = num(k, "blocked_until_in_s", 0);
         t.add({str(k, "rule"), str(k, "tier"), keyText(ip, k),
                k.contains("algo") ? algoName(k["algo"]) : "-",
-               seen >= 0 ? fmtDuration(seen) + " ago" : "-",
-               blocked > 0 ? fmtDuration(blocked) : "-", stateText(k.value("state", json()))});
+               seen >= 0 ? fmtDuration(seen) + " ago" : "never",
+               blocked > 0 ? fmtDuration(blocked) : "-", stateText(k)});
     }
     t.print(std::cout);
 }

@@ -33,6 +33,16 @@ int run(int argc, char** argv) {
     addEventsCommand(app, g, action);
     addConfigCommands(app, g, action);
     addInterfaceCommands(app, g, action);
+    // After the subcommands: CLI11 copies a parent's footer into subcommands created later.
+    app.footer(
+        "Global options may also follow the command (ratelimitctl rules list --json).\n"
+        "Exit status: 0 ok, 1 the daemon refused or is not running, 2 usage error.\n"
+        "Examples:\n"
+        "  ratelimitctl status\n"
+        "  ratelimitctl top                      # live, Ctrl-C quits\n"
+        "  ratelimitctl keys show 198.18.0.7\n"
+        "  ratelimitctl deny add 198.19.66.0/24 --ttl 10m\n"
+        "  ratelimitctl config check /etc/ratelimit/ratelimit.yaml && ratelimitctl reload");
 
     try {
         app.parse(argc, argv);

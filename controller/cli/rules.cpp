@@ -71,7 +71,7 @@ void printRules(const json& r) {
     for (const auto& rule : rules)
         t.add({str(rule, "id"), str(rule, "name"), str(rule, "origin"), str(rule, "action"),
                joinList(rule.value("sources", json::array())),
-               rule.contains("proto") ? protoText(rule["proto"]) : "any",
+               rule.contains("proto") && !rule["proto"].is_null() ? protoText(rule["proto"]) : "any",
                joinList(rule.value("ports", json::array())), onExceedText(rule),
                limitsText(rule)});
     t.print(std::cout);
@@ -102,8 +102,10 @@ json buildRule(const AddOptions& o) {
     if (!o.bytesRate.empty()) rule["bytes_rate"] = o.bytesRate;
     if (o.limit != 0) rule["limit"] = o.limit;
     if (!o.window.empty()) rule["window"] = o.window;
-    if (o.ipv4Prefix >= 0) rule["ipv4_prefix"] = o.ipv4Prefix;
-    if (o.ipv6Prefix >= 0) rule["ipv6_prefix"] = o.ipv6Prefix;
+    json key = json::object();
+    if (o.ipv4Prefix >= 0) key["ipv4_prefix"] = o.ipv4Prefix;
+    if (o.ipv6Prefix >= 0) key["ipv6_prefix"] = o.ipv6Prefix;
+    if (!key.empty()) rule["key"] = key;
     return rule;
 }
 
@@ -147,6 +149,14 @@ void addRulesCommands(CLI::App& app, const Globals& g, Action& action) {
     auto opts = std::make_shared<AddOptions>();
     auto* add = rules->add_subcommand(
         "add", "add a runtime rule (lives until the next reload; the config file is the truth)");
+    add->footer(
+        "Examples:\n"
+        "  ratelimitctl rules add ssh --source 0.0.0.0/0 --protocol tcp --port 22 \\\n"
+        "      --rate 10/min --burst 5 --on-exceed block --block-for 10m\n"
+        "  ratelimitctl rules add api --source 198.18.0.0/15 --rate 1000/s --ipv4-prefix 24\n"
+        "  ratelimitctl rules add logins --source 198.18.0.0/15 --algorithm sliding_window \\\n"
+        "      --limit 600 --window 1m\n"
+        "  ratelimitctl rules add scanners --source 198.19.66.0/24 --action deny");
     add->add_option("name", opts->name, "rule name, [A-Za-z0-9_.-]{1,47}")->required();
     add->add_option("--source", opts->sources, "source CIDR (repeatable), e.g. 198.18.0.0/15")
         ->required()

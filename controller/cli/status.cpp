@@ -36,7 +36,18 @@ void printStatus(const json& r) {
     std::cout << "ratelimitd " << str(r, "version") << "  ABI " << str(r, "abi_version")
               << "  pid " << str(r, "pid") << "  up " << fmtDuration(num(r, "uptime_s", -1))
               << "  generation " << str(r, "generation") << '\n';
-    std::cout << "config:     " << str(r, "config_path", "(built-in defaults)") << '\n';
+    std::cout << "config:     " << str(r, "config_path", "(built-in defaults)");
+    if (r.contains("rules")) std::cout << ", " << str(r, "rules") << " rules incl. default";
+    std::cout << '\n';
+    if (r.contains("reloads") && r["reloads"].is_object()) {
+        const json& rl = r["reloads"];
+        std::cout << "reloads:    " << str(rl, "ok", "0") << " ok, " << str(rl, "failed", "0") << " failed";
+        if (rl.contains("last_error") && rl["last_error"].is_string() &&
+            !rl["last_error"].get<std::string>().empty())
+            std::cout << " (last error: " << rl["last_error"].get<std::string>() << ")";
+        std::cout << '\n';
+    }
+    if (r.contains("pin_path")) std::cout << "pinned in:  " << str(r, "pin_path") << '\n';
     if (r.contains("multiprog"))
         std::cout << "multiprog:  "
                   << (num(r, "multiprog") != 0 ? "yes (libxdp dispatcher)"
@@ -50,6 +61,9 @@ void printStatus(const json& r) {
         };
         std::cout << "keys:       IPv4 " << fam("v4", "capacity_v4") << ", IPv6 "
                   << fam("v6", "capacity_v6") << '\n';
+        if (k.contains("blocked_v4") || k.contains("blocked_v6"))
+            std::cout << "blocked:    IPv4 " << fmtCount(num(k, "blocked_v4")) << ", IPv6 "
+                      << fmtCount(num(k, "blocked_v6")) << " keys in the penalty box\n";
     }
     std::cout << "\ninterfaces:\n";
     const json ifs = r.value("interfaces", json::array());

@@ -187,6 +187,15 @@ Result<Reply> Client::subscribe(const std::string& cmd, const json& args) {
     return call(cmd, args);
 }
 
+Status Client::endStream() {
+    const std::string end = "\n";
+    if (::send(fd_, end.data(), end.size(), MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
+        return sysError("send", path_);
+    auto ack = call("status");  // stream lines still in flight carry another id: skipped
+    if (!ack) return ack.error();
+    return {};
+}
+
 Result<StreamItem> Client::next(int cancelFd) {
     for (;;) {
         bool cancelled = false, eof = false;

@@ -60,6 +60,11 @@ public:
     // becomes readable first (e.g. a signalfd for SIGINT), returns Cancelled.
     Result<StreamItem> next(int cancelFd);
 
+    // Ends a stream explicitly (protocol: any line ends it), then waits for
+    // the answer to a `status` sent after it: once that arrives the daemon
+    // has dropped the subscription, so closing cannot race with a push.
+    Status endStream();
+
     const std::string& path() const { return path_; }
 
 private:

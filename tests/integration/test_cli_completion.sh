@@ -57,7 +57,7 @@ check "ratelimitctl detach --a"                "--all"
 
 # Every verb of the binary is completed from an empty word, and every flag of
 # `rules add` and `top` from "--".
-verbs=$("$CTL" --help | awk '/^Subcommands:/{s=1; next} s && NF {print $1}' | sort | tr '\n' ' ' | sed 's/ $//')
+verbs=$("$CTL" --help | awk '/^Subcommands:/{s=1; next} s && !NF {exit} s {print $1}' | sort | tr '\n' ' ' | sed 's/ $//')
 check "ratelimitctl " "$verbs"
 for cmd in "rules add" "top" "stats" "allow add"; do
     offered=$(complete_line "ratelimitctl $cmd --")
