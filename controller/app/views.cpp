@@ -46,15 +46,6 @@ const char* eventName(unsigned t) {
     default: return "unknown";
     }
 }
-std::string protoName(uint8_t p) {
-    switch (p) {
-    case IPPROTO_TCP: return "tcp";
-    case IPPROTO_UDP: return "udp";
-    case IPPROTO_ICMP: return "icmp";
-    case IPPROTO_ICMPV6: return "icmpv6";
-    default: return std::to_string(p);
-    }
-}
 
 // "1000/s", "6000/min", "10/h" or "N per D ns".
 std::string rateText(const Rate& r, const char* unit) {

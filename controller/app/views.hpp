@@ -20,7 +20,6 @@ const char* algoName(unsigned algo);
 const char* actionName(unsigned action);
 const char* exceedName(unsigned on_exceed);
 const char* eventName(unsigned type);
-std::string protoName(uint8_t proto);
 std::string rateText(const Rate& r, const char* unit);  // "1000/s", "6000/min", "10/h"
 Json meterJson(const MeterConfig& m);
 Json ruleJson(const RuleConfig& r, uint32_t id, const std::string& origin);

@@ -52,16 +52,6 @@ std::string describe(const Cand& c) {
     return s;
 }
 
-std::string protoName(uint8_t p) {
-    switch (p) {
-    case IPPROTO_TCP: return "tcp";
-    case IPPROTO_UDP: return "udp";
-    case IPPROTO_ICMP: return "icmp";
-    case IPPROTO_ICMPV6: return "icmpv6";
-    default: return std::to_string(p);
-    }
-}
-
 bool lessCidr(const Cidr& a, const Cidr& b) {
     return std::tie(a.prefix_len, a.addr.bytes) < std::tie(b.prefix_len, b.addr.bytes);
 }

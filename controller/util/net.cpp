@@ -1,5 +1,7 @@
 #include "util/net.hpp"
 
+#include <netinet/in.h>
+
 #include <arpa/inet.h>
 
 #include <cstring>
@@ -100,6 +102,16 @@ IpAddr maskIp(const IpAddr& a, uint8_t prefix_len) {
 bool cidrContains(const Cidr& outer, const IpAddr& a) {
     if (outer.addr.family != a.family) return false;
     return maskIp(a, outer.prefix_len) == outer.addr;
+}
+
+std::string protoName(uint8_t p) {
+    switch (p) {
+    case IPPROTO_TCP: return "tcp";
+    case IPPROTO_UDP: return "udp";
+    case IPPROTO_ICMP: return "icmp";
+    case IPPROTO_ICMPV6: return "icmpv6";
+    default: return std::to_string(p);
+    }
 }
 
 }  // namespace ratelimit

@@ -29,5 +29,7 @@ std::string formatIp(const IpAddr& a);
 std::string formatCidr(const Cidr& c);
 IpAddr maskIp(const IpAddr& a, uint8_t prefix_len);
 bool cidrContains(const Cidr& outer, const IpAddr& a);
+// "tcp", "udp", "icmp", "icmpv6", else the protocol number.
+std::string protoName(uint8_t proto);
 
 }  // namespace ratelimit
