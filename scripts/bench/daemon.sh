@@ -19,7 +19,8 @@
 #
 # Per run (BENCH_DAEMON_RUNS, default 3; runs after the first restart the daemon,
 # which re-adopts the pinned state with all its keys):
-#   start_s                   daemon start -> control socket answers (run >= 2: with the keys pinned)
+#   start_empty_s             (run 0) daemon start -> control socket answers, before any key
+#   start_s                   (runs >= 2) daemon restart on the pinned keys -> control socket answers
 #   first_scrape_wall_s       curl time_total of the first /metrics scrape after start
 #   first_scrape_duration_s   its ratelimit_scrape_duration_seconds
 #   first_scrape_has_keys     1 if it already carried ratelimit_keys_tracked
@@ -97,10 +98,11 @@ ip netns add "$RNS"
 ip link add "$SDEV" netns "$SNS" type veth peer name "$RDEV" netns "$RNS"
 ip -n "$SNS" addr add 198.18.0.1/15 dev "$SDEV"
 ip -n "$RNS" addr add 198.18.0.2/15 dev "$RDEV"
-ip -n "$SNS" addr add 2001:db8::1/64 dev "$SDEV" nodad
-ip -n "$RNS" addr add 2001:db8::2/64 dev "$RDEV" nodad
+# No IPv6 on the veths: the generator's frames need no address, and the
+# kernel's own IPv6 packets (router/neighbour solicitations) would add keys.
 for ns_dev in "$SNS $SDEV" "$RNS $RDEV"; do
   set -- $ns_dev
+  ip netns exec "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=1"
   ip -n "$1" link set lo up
   ip -n "$1" link set "$2" up
 done
@@ -174,7 +176,7 @@ write_config
 start_daemon
 log "ratelimitd pid $RLD_PID on $RDEV; creating $K4 IPv4 + $K6 IPv6 keys"
 echo "keys,run,metric,value,unit"
-row 0 start_s "$START_S" s
+row 0 start_empty_s "$START_S" s
 
 t0=$(now_ns)
 for attempt in 1 2 3; do
@@ -251,7 +253,7 @@ for run in $(seq 1 "$RUNS"); do
     s0=$(now_ns)
     scrape "$TMP/m" >> "$TMP/sw"; echo >> "$TMP/sw"
     metric "$TMP/m" ratelimit_scrape_duration_seconds >> "$TMP/sd"
-    left=$(awk -v a="$s0" -v b="$(now_ns)" 'BEGIN { l = 1 - (b - a) / 1e9; printf "%.3f\n", l > 0 ? l : 0 }')
+    left=$(awk -v a="$s0" -v b="$(now_ns)" 'BEGIN { l = 1 - (b - a) / 1e9; printf "%.3f\n", (l > 0 ? l : 0) }')
     sleep "$left"
   done
   c1=$(cpu_ticks "$RLD_PID"); el=$(secs_since "$t0")

@@ -84,10 +84,31 @@ DAEMON_METRICS = [
     ("cpu_top_pct", "daemon CPU while `ratelimitctl top` streams", "% core", 1, ("<", 5)),
     ("top_client_cpu_pct", "  ratelimitctl top process itself", "% core", 1, None),
     ("cpu_scrape1s_pct", "daemon CPU while scraped every 1 s", "% core", 1, None),
-    ("start_s", "daemon start -> control socket answers", "s", 1, None),
+    ("start_empty_s", "daemon start -> control socket answers, no keys yet", "s", 1, None),
+    ("start_s", "daemon restart on the pinned keys -> control socket answers", "s", 1, None),
     ("rss_kb", "daemon RSS (VmRSS)", "MiB", 1 / 1024, None),
     ("hwm_kb", "daemon peak RSS (VmHWM)", "MiB", 1 / 1024, None),
 ]
+
+
+def check_daemon_rows(rows, runs):
+    """Raises ValueError unless daemon.csv has every metric for every run, as numbers (smoke test)."""
+    if not rows or list(rows[0].keys()) != ["keys", "run", "metric", "value", "unit"]:
+        raise ValueError(f"bad daemon.csv header: {rows[:1]}")
+    seen = {(r["run"], r["metric"]) for r in rows}
+    want = {("0", m) for m in ("start_empty_s", "fill_s", "keys_v4", "keys_v6", "keys_total", "keys_total_end")}
+    want |= {(str(run), m[0]) for run in range(1, runs + 1) for m in DAEMON_METRICS
+             if m[0] not in ("start_s", "start_empty_s")}
+    want |= {(str(run), "start_s") for run in range(2, runs + 1)}
+    if want - seen:
+        raise ValueError(f"missing daemon rows: {sorted(want - seen)}")
+    for r in rows:
+        try:
+            v = float(r["value"])
+        except (TypeError, ValueError):
+            raise ValueError(f"not a number: {r}")
+        if v < 0:
+            raise ValueError(f"negative value: {r}")
 
 
 def daemon_section(rows, long_rows):
