@@ -26,6 +26,7 @@
 #   first_scrape_has_keys     1 if it already carried ratelimit_keys_tracked
 #   count_ready_s             first scrape -> a scrape carries ratelimit_keys_tracked (background count)
 #   status_wall_s             `ratelimitctl --json status` wall time (median of 3 calls)
+#   talkers_*                 entries in the sampled top-talker table at the start of each window
 #   cpu_idle_pct              daemon utime+stime over the window / window, % of one core
 #   cpu_top_pct               same while `ratelimitctl --json top` (live, default interval) streams to /dev/null
 #   top_client_cpu_pct        the ratelimitctl process itself over that window
@@ -51,6 +52,8 @@ PASSES=${BENCH_DAEMON_PASSES:-3}
 GEN_CPU=${BENCH_GEN_CPU:-0}
 GEN_TIMEOUT=${BENCH_DAEMON_TIMEOUT:-120}
 V4_MAX=131072
+TALKERS_MAP=rl_talkers
+command -v bpftool >/dev/null || { echo "daemon bench: bpftool missing" >&2; exit 1; }
 for b in "$BENCH" "$RLD" "$CTL"; do [ -x "$b" ] || { echo "daemon bench: $b missing" >&2; exit 1; }; done
 command -v curl >/dev/null || { echo "daemon bench: curl missing" >&2; exit 1; }
 command -v jq >/dev/null || { echo "daemon bench: jq missing" >&2; exit 1; }
@@ -107,6 +110,8 @@ for ns_dev in "$SNS $SDEV" "$RNS $RDEV"; do
   ip -n "$1" link set "$2" up
 done
 RMAC=$(ip netns exec "$RNS" cat "/sys/class/net/$RDEV/address")
+# No traffic flows during the measured windows (talker refills come before
+# them), so the receiver's packet processing is never charged to the daemon.
 
 PORT=9477
 write_config() {
@@ -163,13 +168,24 @@ median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) exit 1; print (NR % 
 
 keys_now() { "$CTL" --socket "$SOCK" --json status | jq -r '"\(.keys.v4) \(.keys.v6)"'; }
 
-# gen FAMILY BASE DST N: PASSES passes over N sources (bounded).
+# gen FAMILY BASE DST N [PASSES]: passes over N sources (bounded).
 gen() {
-  local fam=$1 base=$2 dst=$3 n=$4
+  local fam=$1 base=$2 dst=$3 n=$4 passes=${5:-$PASSES}
   [ "$n" -gt 0 ] || return 0
   timeout "$GEN_TIMEOUT" ip netns exec "$SNS" taskset -c "$GEN_CPU" "$BENCH" gen --ifname "$SDEV" \
     --family "$fam" --dst-mac "$RMAC" --src-ip "$base" --dst-ip "$dst" --sources "$n" \
-    --packets $((n * PASSES)) >&2
+    --packets $((n * passes)) >&2
+}
+
+# The daemon ages out top talkers silent for 60 s; during a flood from KEYS
+# sources the sampled table (rl_talkers) is full. Before every CPU window one
+# pass over all sources refills it, so that idle, top and scrape windows see
+# the table as it is under that flood. Prints the number of talker entries.
+refresh_talkers() {
+  gen 4 198.18.0.0 198.18.0.2 "$K4" 1 2>/dev/null
+  gen 6 2001:db8:1:: 2001:db8::2 "$K6" 1 2>/dev/null
+  sleep 2
+  bpftool -j map dump pinned "$PIN/$TALKERS_MAP" | jq length
 }
 
 write_config
@@ -226,13 +242,14 @@ for run in $(seq 1 "$RUNS"); do
   row "$run" status_wall_s "$(median < "$TMP/st")" s
 
   # daemon CPU: idle
-  sleep 2
+  row "$run" talkers_idle "$(refresh_talkers)" entries
   c0=$(cpu_ticks "$RLD_PID"); t0=$(now_ns)
   sleep "$WINDOW"
   c1=$(cpu_ticks "$RLD_PID"); el=$(secs_since "$t0")
   row "$run" cpu_idle_pct "$(pct $((c1 - c0)) "$el")" "%"
 
   # daemon CPU while `ratelimitctl top` streams (live mode, default interval)
+  row "$run" talkers_top "$(refresh_talkers)" entries
   "$CTL" --socket "$SOCK" --json top > /dev/null &
   TOP_PID=$!
   BG_PIDS+=("$TOP_PID")
@@ -247,6 +264,7 @@ for run in $(seq 1 "$RUNS"); do
   row "$run" top_client_cpu_pct "$(pct $((tc1 - tc0)) "$el")" "%"
 
   # daemon CPU while scraped every second (Prometheus-style), and the scrape times
+  row "$run" talkers_scrape "$(refresh_talkers)" entries
   : > "$TMP/sw"; : > "$TMP/sd"
   c0=$(cpu_ticks "$RLD_PID"); t0=$(now_ns)
   for _ in $(seq 1 "$WINDOW"); do

@@ -80,6 +80,7 @@ DAEMON_METRICS = [
     ("steady_scrape_wall_max_s", "  slowest of those scrapes", "ms", 1e3, None),
     ("steady_scrape_duration_s", "  ratelimit_scrape_duration_seconds (median)", "ms", 1e3, None),
     ("status_wall_s", "`ratelimitctl --json status`, wall", "ms", 1e3, None),
+    ("talkers_idle", "top-talker table entries at the start of the CPU windows", "", 1, None),
     ("cpu_idle_pct", "daemon CPU, idle", "% core", 1, None),
     ("cpu_top_pct", "daemon CPU while `ratelimitctl top` streams", "% core", 1, ("<", 5)),
     ("top_client_cpu_pct", "  ratelimitctl top process itself", "% core", 1, None),
@@ -99,6 +100,7 @@ def check_daemon_rows(rows, runs):
     want = {("0", m) for m in ("start_empty_s", "fill_s", "keys_v4", "keys_v6", "keys_total", "keys_total_end")}
     want |= {(str(run), m[0]) for run in range(1, runs + 1) for m in DAEMON_METRICS
              if m[0] not in ("start_s", "start_empty_s")}
+    want |= {(str(run), m) for run in range(1, runs + 1) for m in ("talkers_top", "talkers_scrape")}
     want |= {(str(run), "start_s") for run in range(2, runs + 1)}
     if want - seen:
         raise ValueError(f"missing daemon rows: {sorted(want - seen)}")
@@ -123,7 +125,9 @@ def daemon_section(rows, long_rows):
           f"(IPv4 {int(by['keys_v4'][0]['value']):,}, IPv6 {int(by['keys_v6'][0]['value']):,}); "
           f"at the end: {int(by['keys_total_end'][0]['value']):,}. "
           "CPU = utime+stime from /proc/PID/stat over the window, % of one core. "
-          "Median of runs (each run restarts the daemon on the pinned state).", "",
+          "Median of runs (each run restarts the daemon on the pinned state). "
+          "Every CPU window starts right after one pass over all sources, so the sampled top-talker "
+          "table is as full as under that flood.", "",
           "| metric | median | min-max | runs | target | met |", "|---|---:|---:|---:|---:|---|"]
     for name, label, unit, scale, target in DAEMON_METRICS:
         rs = [r for r in by.get(name, []) if r["value"] != ""]
