@@ -37,7 +37,7 @@
 #
 # usage: daemon.sh BUILD_DIR > daemon.csv   (root)
 # Knobs: BENCH_DAEMON_KEYS=1000000 BENCH_DAEMON_RUNS=3 BENCH_DAEMON_WINDOW=20 (s)
-#        BENCH_DAEMON_PASSES=3 BENCH_GEN_CPU=0
+#        BENCH_DAEMON_PASSES=3 BENCH_GEN_CPU=0 BENCH_DAEMON_DIAG=0 (1: strace -c summaries on stderr)
 set -euo pipefail
 
 O=${1:-build}
@@ -286,3 +286,22 @@ for run in $(seq 1 "$RUNS"); do
 done
 read -r have4 have6 <<<"$(keys_now)"
 row 0 keys_total_end "$((have4 + have6))" keys
+
+# BENCH_DAEMON_DIAG=1: where the daemon's time goes (stderr only, not in the
+# table): syscall summary (strace -c -f) over BENCH_DAEMON_WINDOW seconds with a
+# full talker table, idle and while `ratelimitctl top` streams. strace slows
+# the daemon down; these windows are not used for any CPU number.
+if [ "${BENCH_DAEMON_DIAG:-0}" = 1 ] && command -v strace >/dev/null; then
+  for what in idle top; do
+    log "diag: talkers $(refresh_talkers); strace -c -f over ${WINDOW}s, $what"
+    if [ "$what" = top ]; then
+      "$CTL" --socket "$SOCK" --json top > /dev/null &
+      TOP_PID=$!
+      BG_PIDS+=("$TOP_PID")
+      sleep 1
+    fi
+    timeout -s INT "$WINDOW" strace -c -f -p "$RLD_PID" -o "$TMP/strace.$what" 2>/dev/null || true
+    if [ "$what" = top ]; then kill "$TOP_PID"; wait "$TOP_PID" 2>/dev/null || true; BG_PIDS=(); fi
+    head -n 12 "$TMP/strace.$what" >&2
+  done
+fi
