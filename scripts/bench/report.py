@@ -3,7 +3,8 @@
 
 usage: report.py OUT_DIR
   reads  OUT_DIR/cost.csv (rl_bench cost), OUT_DIR/mem.csv (rl_bench mem, optional),
-         OUT_DIR/e2e.csv (scripts/bench/e2e.sh, optional), OUT_DIR/meta.txt (optional)
+         OUT_DIR/e2e.csv (scripts/bench/e2e.sh, optional), OUT_DIR/daemon.csv
+         (scripts/bench/daemon.sh, optional), OUT_DIR/meta.txt (optional)
   writes OUT_DIR/results.csv (long form: section,...,metric,value,unit) and results.md
 
 Net cost = program ns/packet minus XDP_DROP's ns/packet for the same family and
@@ -69,42 +70,122 @@ def fmt(v, spec="{}"):
     return "" if v is None or v == "" else spec.format(v)
 
 
+# metric -> (label, unit shown, scale, target as (op, value) or None)
+DAEMON_METRICS = [
+    ("first_scrape_wall_s", "/metrics first scrape after start, wall (curl)", "ms", 1e3, ("<", 50)),
+    ("first_scrape_duration_s", "  ratelimit_scrape_duration_seconds of it", "ms", 1e3, None),
+    ("first_scrape_has_keys", "  first scrape carried ratelimit_keys_tracked (1/0)", "", 1, None),
+    ("count_ready_s", "first scrape -> key count served (background count)", "s", 1, None),
+    ("steady_scrape_wall_s", "/metrics scrape every 1 s, wall (curl, median)", "ms", 1e3, ("<", 50)),
+    ("steady_scrape_wall_max_s", "  slowest of those scrapes", "ms", 1e3, None),
+    ("steady_scrape_duration_s", "  ratelimit_scrape_duration_seconds (median)", "ms", 1e3, None),
+    ("status_wall_s", "`ratelimitctl --json status`, wall", "ms", 1e3, None),
+    ("talkers_idle", "top-talker table entries at the start of the CPU windows", "", 1, None),
+    ("cpu_idle_pct", "daemon CPU, idle", "% core", 1, None),
+    ("cpu_top_pct", "daemon CPU while `ratelimitctl top` streams", "% core", 1, ("<", 5)),
+    ("top_client_cpu_pct", "  ratelimitctl top process itself", "% core", 1, None),
+    ("cpu_scrape1s_pct", "daemon CPU while scraped every 1 s", "% core", 1, None),
+    ("start_empty_s", "daemon start -> control socket answers, no keys yet", "s", 1, None),
+    ("start_s", "daemon restart on the pinned keys -> control socket answers", "s", 1, None),
+    ("rss_kb", "daemon RSS (VmRSS)", "MiB", 1 / 1024, None),
+    ("hwm_kb", "daemon peak RSS (VmHWM)", "MiB", 1 / 1024, None),
+]
+
+
+def check_daemon_rows(rows, runs):
+    """Raises ValueError unless daemon.csv has every metric for every run, as numbers (smoke test)."""
+    if not rows or list(rows[0].keys()) != ["keys", "run", "metric", "value", "unit"]:
+        raise ValueError(f"bad daemon.csv header: {rows[:1]}")
+    seen = {(r["run"], r["metric"]) for r in rows}
+    want = {("0", m) for m in ("start_empty_s", "fill_s", "keys_v4", "keys_v6", "keys_total", "keys_total_end")}
+    want |= {(str(run), m[0]) for run in range(1, runs + 1) for m in DAEMON_METRICS
+             if m[0] not in ("start_s", "start_empty_s")}
+    want |= {(str(run), m) for run in range(1, runs + 1) for m in ("talkers_top", "talkers_scrape")}
+    want |= {(str(run), "start_s") for run in range(2, runs + 1)}
+    if want - seen:
+        raise ValueError(f"missing daemon rows: {sorted(want - seen)}")
+    for r in rows:
+        try:
+            v = float(r["value"])
+        except (TypeError, ValueError):
+            raise ValueError(f"not a number: {r}")
+        if v < 0:
+            raise ValueError(f"negative value: {r}")
+
+
+def daemon_section(rows, long_rows):
+    """Median over runs of every daemon.sh metric (run 0 = whole-bench facts)."""
+    by = {}
+    for r in rows:
+        by.setdefault(r["metric"], []).append(r)
+    keys = by.get("keys_total", [{}])[0].get("value", "")
+    want = rows[0]["keys"]
+    md = ["", "## Daemon at scale (scripts/bench/daemon.sh)", "",
+          f"Target {int(want):,} tracked keys; tracked after the fill: {int(keys):,} "
+          f"(IPv4 {int(by['keys_v4'][0]['value']):,}, IPv6 {int(by['keys_v6'][0]['value']):,}); "
+          f"at the end: {int(by['keys_total_end'][0]['value']):,}. "
+          "CPU = utime+stime from /proc/PID/stat over the window, % of one core. "
+          "Median of runs (each run restarts the daemon on the pinned state). "
+          "Every CPU window starts right after one pass over all sources, so the sampled top-talker "
+          "table is as full as under that flood.", "",
+          "| metric | median | min-max | runs | target | met |", "|---|---:|---:|---:|---:|---|"]
+    for name, label, unit, scale, target in DAEMON_METRICS:
+        rs = [r for r in by.get(name, []) if r["value"] != ""]
+        if not rs:
+            continue
+        vals = [float(r["value"]) * scale for r in rs]
+        med = statistics.median(vals)
+        t = met = ""
+        if target:
+            t = f"{target[0]} {target[1]} {unit}"
+            met = "yes" if med < target[1] else "NO"
+        prec = "{:,.1f}" if unit in ("ms", "MiB") else "{:,.2f}" if unit != "" else "{:.0f}"
+        md.append(f"| {label} | {prec.format(med)} {unit} | {prec.format(min(vals))}-{prec.format(max(vals))} | "
+                  f"{len(vals)} | {t} | {met} |")
+        long_rows.append(["daemon", "", "ratelimitd", "", "", want, "", name,
+                          f"{statistics.median(float(r['value']) for r in rs):g}", rs[0]["unit"]])
+    return md
+
+
 def main():
     out_dir = sys.argv[1]
-    cost = cost_table(read_csv(os.path.join(out_dir, "cost.csv")))
-    check_cost_rows([{k: r[k] for k in COST_FIELDS} for r in cost])
+    cost_path = os.path.join(out_dir, "cost.csv")
+    cost = cost_table(read_csv(cost_path))
+    if os.path.exists(cost_path):  # absent only when run.sh ran with BENCH_COST=0
+        check_cost_rows([{k: r[k] for k in COST_FIELDS} for r in cost])
     long_rows = []
     md = ["# ratelimit benchmark results", ""]
     meta = os.path.join(out_dir, "meta.txt")
     if os.path.exists(meta):
         md += ["```", open(meta).read().rstrip(), "```", ""]
 
-    md += ["## Program cost (BPF_PROG_TEST_RUN, ns/packet, median of runs)", "",
-           "Source address changes on every packet (driver program, tail call). "
-           "net = minus XDP_DROP behind the same driver; ratio = net / net of gcra_min. "
-           "drop = fraction of packets the program dropped during the measured runs; "
-           "ins/pkt = new keys inserted per packet.", "",
-           "| family | program | meter | scenario | sources | phase | ns/pkt | min-max | net ns | ratio vs gcra_min | drop | ins/pkt |",
-           "|---|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|"]
-    for r in cost:
-        md.append(f"| IPv{r['family']} | {r['program']} | {r['meter']} | {r['scenario']} | {int(r['sources']):,} | "
-                  f"{r['phase']} | {r['ns_per_pkt']} | {r['ns_min']}-{r['ns_max']} | {fmt(r['net_ns'])} | "
-                  f"{fmt(r['ratio'], '{:.2f}')} | {r['drop_frac']} | {r['inserts_per_pkt']} |")
-        key = ["cost", r["family"], r["program"], r["meter"], r["scenario"], r["sources"], r["phase"]]
-        long_rows.append(key + ["ns_per_pkt", r["ns_per_pkt"], "ns"])
-        long_rows.append(key + ["ns_min", r["ns_min"], "ns"])
-        long_rows.append(key + ["ns_max", r["ns_max"], "ns"])
-        long_rows.append(key + ["net_ns", fmt(r["net_ns"]), "ns"])
-        long_rows.append(key + ["ratio_vs_gcra_min", fmt(r["ratio"], "{:.3f}"), ""])
-        long_rows.append(key + ["drop_frac", r["drop_frac"], ""])
-        long_rows.append(key + ["inserts_per_pkt", r["inserts_per_pkt"], ""])
-    insns = {}
-    for r in cost:
-        insns[r["program"]] = (r["verified_insns"], r["xlated_insns"], r["jited_bytes"])
-    md += ["", "| program | verifier insns processed | xlated insns | JIT bytes |", "|---|---:|---:|---:|"]
-    for p, (v, x, j) in insns.items():
-        md.append(f"| {p} | {v} | {x} | {j} |")
-        long_rows.append(["verifier", "", p, "", "", "", "", "verified_insns", v, "insns"])
+    if cost:
+        md += ["## Program cost (BPF_PROG_TEST_RUN, ns/packet, median of runs)", "",
+               "Source address changes on every packet (driver program, tail call). "
+               "net = minus XDP_DROP behind the same driver; ratio = net / net of gcra_min. "
+               "drop = fraction of packets the program dropped during the measured runs; "
+               "ins/pkt = new keys inserted per packet.", "",
+               "| family | program | meter | scenario | sources | phase | ns/pkt | min-max | net ns | ratio vs gcra_min | drop | ins/pkt |",
+               "|---|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+        for r in cost:
+            md.append(f"| IPv{r['family']} | {r['program']} | {r['meter']} | {r['scenario']} | {int(r['sources']):,} | "
+                      f"{r['phase']} | {r['ns_per_pkt']} | {r['ns_min']}-{r['ns_max']} | {fmt(r['net_ns'])} | "
+                      f"{fmt(r['ratio'], '{:.2f}')} | {r['drop_frac']} | {r['inserts_per_pkt']} |")
+            key = ["cost", r["family"], r["program"], r["meter"], r["scenario"], r["sources"], r["phase"]]
+            long_rows.append(key + ["ns_per_pkt", r["ns_per_pkt"], "ns"])
+            long_rows.append(key + ["ns_min", r["ns_min"], "ns"])
+            long_rows.append(key + ["ns_max", r["ns_max"], "ns"])
+            long_rows.append(key + ["net_ns", fmt(r["net_ns"]), "ns"])
+            long_rows.append(key + ["ratio_vs_gcra_min", fmt(r["ratio"], "{:.3f}"), ""])
+            long_rows.append(key + ["drop_frac", r["drop_frac"], ""])
+            long_rows.append(key + ["inserts_per_pkt", r["inserts_per_pkt"], ""])
+        insns = {}
+        for r in cost:
+            insns[r["program"]] = (r["verified_insns"], r["xlated_insns"], r["jited_bytes"])
+        md += ["", "| program | verifier insns processed | xlated insns | JIT bytes |", "|---|---:|---:|---:|"]
+        for p, (v, x, j) in insns.items():
+            md.append(f"| {p} | {v} | {x} | {j} |")
+            long_rows.append(["verifier", "", p, "", "", "", "", "verified_insns", v, "insns"])
 
     mem_path = os.path.join(out_dir, "mem.csv")
     if os.path.exists(mem_path):
@@ -166,6 +247,10 @@ def main():
                           key + ["drop_pct", f"{drop_pct:.2f}", "%"],
                           key + ["receiver_cpu_frac", f"{cpu:.3f}", ""],
                           key + ["rx_pps_per_core", f"{per_core:.0f}", "pps"]]
+
+    daemon = read_csv(os.path.join(out_dir, "daemon.csv"))
+    if daemon:
+        md += daemon_section(daemon, long_rows)
 
     with open(os.path.join(out_dir, "results.csv"), "w", newline="") as f:
         w = csv.writer(f)

@@ -2,11 +2,11 @@
 # `make bench`: program cost, memory and end-to-end benchmarks.
 #   usage: scripts/bench/run.sh [BUILD_DIR]      (root; default build/)
 # Prints the table and writes BUILD_DIR/bench/results.{csv,md} (+ raw cost.csv,
-# mem.csv, e2e.csv). Knobs (environment):
+# mem.csv, e2e.csv, daemon.csv). Knobs (environment):
 #   BENCH_SOURCES=1,1000,100000,1000000  BENCH_RUNS=3  BENCH_MIN_REPEAT=2000000
-#   BENCH_COLD=1  BENCH_MEM=1  BENCH_E2E=1  BENCH_CPU=1 (CPU the cost bench is pinned to)
+#   BENCH_COST=1  BENCH_COLD=1  BENCH_MEM=1  BENCH_E2E=1  BENCH_DAEMON=1  BENCH_CPU=1 (CPU the cost bench is pinned to)
 #   BENCH_OUT=BUILD_DIR/bench (where results go)
-#   plus scripts/bench/e2e.sh's BENCH_E2E_* knobs.
+#   plus scripts/bench/e2e.sh's BENCH_E2E_* and scripts/bench/daemon.sh's BENCH_DAEMON_* knobs.
 # All test traffic stays inside namespaces created here (unique names, removed on exit).
 set -euo pipefail
 
@@ -32,16 +32,20 @@ CPU=${BENCH_CPU:-$(( $(nproc) - 1 ))}
 
 # Program cost: the driver stays attached to an idle veth in its own namespace,
 # so BPF_PROG_TEST_RUN never rebuilds the XDP dispatcher.
-ip netns add "$NS"
-ip -n "$NS" link add rlb0 type veth peer name rlb1
-ip -n "$NS" link set rlb0 up
-ip -n "$NS" link set rlb1 up
-cold=(); [ "${BENCH_COLD:-1}" = 1 ] || cold=(--no-cold)
-echo "bench: program cost (this takes a few minutes)" >&2
-ip netns exec "$NS" taskset -c "$CPU" "$BENCH" cost --ifname rlb0 \
-  --sources "${BENCH_SOURCES:-1,1000,100000,1000000}" --runs "${BENCH_RUNS:-3}" \
-  --min-repeat "${BENCH_MIN_REPEAT:-2000000}" "${cold[@]}" > "$OUT/cost.csv"
-cleanup
+if [ "${BENCH_COST:-1}" = 1 ]; then
+  ip netns add "$NS"
+  ip -n "$NS" link add rlb0 type veth peer name rlb1
+  ip -n "$NS" link set rlb0 up
+  ip -n "$NS" link set rlb1 up
+  cold=(); [ "${BENCH_COLD:-1}" = 1 ] || cold=(--no-cold)
+  echo "bench: program cost (this takes a few minutes)" >&2
+  ip netns exec "$NS" taskset -c "$CPU" "$BENCH" cost --ifname rlb0 \
+    --sources "${BENCH_SOURCES:-1,1000,100000,1000000}" --runs "${BENCH_RUNS:-3}" \
+    --min-repeat "${BENCH_MIN_REPEAT:-2000000}" "${cold[@]}" > "$OUT/cost.csv"
+  cleanup
+else
+  rm -f "$OUT/cost.csv"
+fi
 
 if [ "${BENCH_MEM:-1}" = 1 ]; then
   echo "bench: memory" >&2
@@ -55,6 +59,13 @@ if [ "${BENCH_E2E:-1}" = 1 ]; then
   bash "$SRC/scripts/bench/e2e.sh" "$O" > "$OUT/e2e.csv"
 else
   rm -f "$OUT/e2e.csv"
+fi
+
+if [ "${BENCH_DAEMON:-1}" = 1 ]; then
+  echo "bench: daemon at scale" >&2
+  bash "$SRC/scripts/bench/daemon.sh" "$O" > "$OUT/daemon.csv"
+else
+  rm -f "$OUT/daemon.csv"
 fi
 
 /usr/bin/python3 "$SRC/scripts/bench/report.py" "$OUT"
