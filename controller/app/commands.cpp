@@ -630,14 +630,27 @@ void Daemon::pushStreams(uint64_t now) {
             s.last_stats = *cells;
             s.last_global = *global;
         } else {
-            if (!talkers) {
-                auto t = maps_->readTalkers();
-                if (!t) continue;
-                talkers.emplace();
-                for (auto& x : *t) (*talkers)[keyOf(x.key)] = x;
+            // Serve from the daemon's periodic talker snapshot when one was
+            // taken since this stream's last line: no extra map walk per stream.
+            uint64_t at = now;
+            const std::map<std::string, TalkerSample>* cur = nullptr;
+            if (talk_cur_ns_ > s.last_ns) {
+                cur = &talk_cur_;
+                at = talk_cur_ns_;
+            } else {
+                if (!talkers) {
+                    auto t = maps_->readTalkers();
+                    if (!t) continue;
+                    talkers.emplace();
+                    for (auto& x : *t) (*talkers)[keyOf(x.key)] = x;
+                }
+                cur = &*talkers;
             }
-            data = topJson(s.last_talkers, s.last_ns, *talkers, now, s.n, s.sort);
-            s.last_talkers = *talkers;
+            data = topJson(s.last_talkers, s.last_ns, *cur, at, s.n, s.sort);
+            s.last_talkers = *cur;
+            s.last_ns = at;
+            if (!server_->streamData(conn, s.id, data)) gone.push_back(conn);
+            continue;
         }
         s.last_ns = now;
         if (!server_->streamData(conn, s.id, data)) gone.push_back(conn);

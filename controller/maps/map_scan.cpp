@@ -62,6 +62,14 @@ Status forEachBatch(int fd, const MapInfo& info, size_t value_bytes, Fn&& fn) {
 
 }  // namespace
 
+Status forEachEntry(int fd, size_t value_bytes, const EntryFn& fn) {
+    auto info = mapInfo(fd);
+    if (!info) return info.error();
+    return forEachBatch(fd, *info, value_bytes, [&](const uint8_t* keys, const uint8_t* values, uint32_t count) {
+        for (uint32_t i = 0; i < count; i++) fn(keys + size_t{i} * info->key_size, values + i * value_bytes);
+    });
+}
+
 Result<uint64_t> countEntriesBatch(int fd, const ValuePredicate& pred) {
     auto info = mapInfo(fd);
     if (!info) return info.error();

@@ -23,6 +23,12 @@ inline constexpr uint32_t kBatchEntries = 16384;
 // by the XDP program make the result a snapshot "during" the walk, not "at" an
 // instant; batch iteration walks buckets, so an eviction never restarts it.
 using ValuePredicate = std::function<bool(const void* value)>;
+
+// Walks a hash map with BPF_MAP_LOOKUP_BATCH, calling fn(key, value) per entry.
+// value_bytes: bytes per value as the syscall returns them (per-CPU maps: one
+// 8-byte-aligned slot per possible CPU).
+using EntryFn = std::function<void(const void* key, const void* value)>;
+Status forEachEntry(int fd, size_t value_bytes, const EntryFn& fn);
 Result<uint64_t> countEntriesBatch(int fd, const ValuePredicate& pred = {});
 
 // The same with BPF_MAP_GET_NEXT_KEY, one syscall per entry. Kept to compare the

@@ -1,4 +1,5 @@
 #include "maps/maps.hpp"
+#include "maps/map_scan.hpp"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -10,7 +11,6 @@
 namespace ratelimit {
 namespace {
 
-constexpr uint32_t kBatch = 4096;  // keys per batch when walking hash maps
 
 template <typename V>
 std::optional<V> lookup(int fd, const void* key) {
@@ -194,38 +194,8 @@ std::optional<rl_state> Maps::lookupState6(const rl_key6& k) const { return look
 std::optional<rl_block> Maps::lookupBlock4(const rl_key4& k) const { return lookup<rl_block>(fds_.block4, &k); }
 std::optional<rl_block> Maps::lookupBlock6(const rl_key6& k) const { return lookup<rl_block>(fds_.block6, &k); }
 
-Result<uint64_t> Maps::countKeys(int fd, size_t key_size) const {
-    // Batched walk (keys only matter; values are fetched because the API requires it).
-    bpf_map_info info{};
-    __u32 len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) return sysError("bpf_obj_get_info_by_fd");
-    std::vector<uint8_t> keys(key_size * kBatch), vals(size_t{info.value_size} * kBatch);
-    uint64_t total = 0;
-    std::vector<uint8_t> in(key_size), out(key_size);
-    bool first = true;
-    for (;;) {
-        __u32 count = kBatch;
-        int err = bpf_map_lookup_batch(fd, first ? nullptr : in.data(), out.data(), keys.data(), vals.data(), &count,
-                                       nullptr);
-        if (err && errno != ENOENT) {
-            if (errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP) break;  // fall back below
-            return sysError("bpf_map_lookup_batch");
-        }
-        total += count;
-        if (err) return total;  // ENOENT: walk complete
-        in = out;
-        first = false;
-    }
-    // Fallback: get_next_key walk.
-    total = 0;
-    void* prev = nullptr;
-    std::vector<uint8_t> k(key_size), n(key_size);
-    while (bpf_map_get_next_key(fd, prev, n.data()) == 0) {
-        ++total;
-        k = n;
-        prev = k.data();
-    }
-    return total;
+Result<uint64_t> Maps::countKeys(int fd, size_t /*key_size*/) const {
+    return countEntriesBatch(fd);  // batched: one syscall per 16384 entries
 }
 
 Result<uint64_t> Maps::countState4() const { return countKeys(fds_.state4, sizeof(rl_key4)); }
@@ -281,27 +251,23 @@ Result<std::vector<uint64_t>> Maps::readGlobalCounters() const {
 }
 
 Result<std::vector<TalkerSample>> Maps::readTalkers() const {
+    // One BPF_MAP_LOOKUP_BATCH per 16384 entries, not two syscalls per entry.
+    const size_t stride = (sizeof(rl_talker) + 7) & ~size_t{7};
     std::vector<TalkerSample> out;
-    rl_talker_key k{}, n{};
-    void* prev = nullptr;
-    while (bpf_map_get_next_key(fds_.talkers, prev, &n) == 0) {
-        k = n;
-        prev = &k;
-        const size_t stride = (sizeof(rl_talker) + 7) & ~size_t{7};
-        std::vector<uint8_t> buf(stride * ncpus_);
-        if (bpf_map_lookup_elem(fds_.talkers, &k, buf.data()) != 0) continue;  // evicted meanwhile
+    Status st = forEachEntry(fds_.talkers, stride * ncpus_, [&](const void* key, const void* value) {
         TalkerSample s;
-        s.key = k;
+        std::memcpy(&s.key, key, sizeof(s.key));
         for (unsigned c = 0; c < ncpus_; ++c) {
             rl_talker t;
-            std::memcpy(&t, buf.data() + c * stride, sizeof(t));
+            std::memcpy(&t, static_cast<const uint8_t*>(value) + c * stride, sizeof(t));
             s.packets += t.packets;
             s.bytes += t.bytes;
             s.dropped += t.dropped;
             if (t.packets) s.rule_id = t.rule_id;
         }
         out.push_back(s);
-    }
+    });
+    if (!st) return st.error();
     return out;
 }
 
