@@ -36,8 +36,10 @@ PPS=(300 200 150 120 120 100 100 80 150)
 lab_up rlsoak "${SRCS[@]}" || e2e_fail "lab_up"
 
 # Permanent neighbours: no ARP frame (counted as non_ip) during the run.
-tx_mac=$(lab_tx cat "/sys/class/net/$LAB_TX_IF/address")
-rx_mac=$(lab_rx cat "/sys/class/net/$LAB_RX_IF/address")
+# (nsenter --net keeps the root namespace's /sys: ask ip, not /sys/class/net)
+mac_of() { "$@" | awk '/link\/ether/ {print $2; exit}'; }
+tx_mac=$(mac_of lab_tx ip link show "$LAB_TX_IF")
+rx_mac=$(mac_of lab_rx ip link show "$LAB_RX_IF")
 lab_tx ip neigh replace "$LAB_RX_IP" lladdr "$rx_mac" dev "$LAB_TX_IF" nud permanent || e2e_fail "neigh tx"
 for a in "$LAB_TX_IP" "${SRCS[@]}"; do
     lab_rx ip neigh replace "$a" lladdr "$tx_mac" dev "$LAB_RX_IF" nud permanent || e2e_fail "neigh rx $a"
@@ -119,6 +121,7 @@ e2e_log "baseline: counters sum $base, reloads ok $ok0 failed $failed0, rss $(rs
 # Traffic: one rl_sender for the whole run, every flow bounded by its count.
 OUT=$E2E_WORK/traffic
 mkdir -p "$OUT"
+: >"$E2E_WORK/events.all"
 flows=()
 for i in "${!SRCS[@]}"; do flows+=(--flow "${SRCS[$i]}:${PPS[$i]}:$((PPS[i] * SOAK_SECONDS))"); done
 lab_tx "$SENDER" --dst "$LAB_RX_IP" --port "$E2E_PORT" --out "$OUT" --max-seconds $((SOAK_SECONDS + 60)) \
@@ -164,6 +167,7 @@ while kill -0 "$SENDER_PID" 2>/dev/null; do
         rc=$?
         [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ] || [ "$rc" -eq 130 ] ||
             { echo "FAIL: events stream exited $rc: $(tail -3 "$E2E_WORK/events.out")"; fail=1; }
+        cat "$E2E_WORK/events.out" >>"$E2E_WORK/events.all"
     fi
     kill -0 "$PID" 2>/dev/null || e2e_fail "daemon died after reload $reloads ($how)"
     sleep 0.2   # let the daemon close the connections of the clients above
@@ -191,6 +195,11 @@ r = json.load(sys.stdin); r = r.get("result", r)
 for rule in r["rules"]:
     nz = {k: v["packets"] for k, v in rule["reasons"].items() if v["packets"]}
     if nz: print("  %-8s %s" % (rule["name"], nz))'
+
+# the limits are exceeded all the time: the streams must have shown events
+nev=$(wc -l <"$E2E_WORK/events.all")
+e2e_log "events streams printed $nev lines, e.g.: $(head -1 "$E2E_WORK/events.all")"
+[ "$nev" -gt 0 ] || { echo "FAIL: no event in any events stream"; fail=1; }
 
 # Reload accounting
 ok1=$(status_field 'r["reloads"]["ok"]')
