@@ -3,10 +3,14 @@
 # started with SSH_CONNECTION naming the lab's sender address 198.18.0.1 as an
 # SSH client, and a config that denies everything (default rule deny, plus a
 # deny rule over 198.18.0.0/16):
+# Before the daemon starts, a TCP connection from 198.18.3.2 to port 22 of the
+# receiver namespace is established and held (a stand-in sshd and client): the
+# daemon must find it in /proc/net/tcp and protect that client too.
 #   0. the same config with management.protect_ssh: false does not start
 #      without --force-lockout (exit 1, message naming the client);
 #   1. traffic from the SSH client all arrives, counted by rule "management"
 #      (reason allow); traffic from 198.18.3.1 arrives not at all (rule deny-lab);
+#      traffic from the TCP session's client 198.18.3.2 all arrives;
 #   2. a reload to protect_ssh: false is refused (EINVAL naming the client and
 #      --force): reloads.failed +1, generation unchanged, the client still passes;
 #   3. `ratelimitctl reload --force` applies it: the client is now denied;
@@ -21,7 +25,8 @@ CTL=$E2E_BUILD/controller/ratelimitctl
 ctl() { "$CTL" --socket "$E2E_SOCK" "$@"; }
 
 OTHER=198.18.3.1
-lab_up rllock "$OTHER" || e2e_fail "lab_up"
+TCP_CLIENT=198.18.3.2
+lab_up rllock "$OTHER" "$TCP_CLIENT" || e2e_fail "lab_up"
 SSH_CLIENT_IP=$LAB_TX_IP
 export SSH_CONNECTION="$SSH_CLIENT_IP 50022 $LAB_RX_IP 22"
 
@@ -48,6 +53,21 @@ check() {  # DESCRIPTION CONDITION...
     if "$@"; then e2e_log "ok: $what"; else echo "FAIL: $what"; fail=1; fi
 }
 
+# A held TCP connection TCP_CLIENT -> LAB_RX_IP:22 (no XDP program yet, so it
+# can be established); both ends sleep until lab_down kills them by PID.
+lab_rx_bg "$E2E_PY" -c '
+import socket, sys, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], 22)); l.listen(1); open(sys.argv[2], "w").close()
+c, _ = l.accept(); time.sleep(3600)' "$LAB_RX_IP" "$E2E_WORK/sshd.ready" >"$E2E_WORK/sshd.log" 2>&1
+for ((i = 0; i < 50; i++)); do [ -e "$E2E_WORK/sshd.ready" ] && break; sleep 0.1; done
+lab_tx_bg "$E2E_PY" -c '
+import socket, sys, time
+c = socket.socket(); c.bind((sys.argv[1], 0)); c.connect((sys.argv[2], 22)); open(sys.argv[3], "w").close()
+time.sleep(3600)' "$TCP_CLIENT" "$LAB_RX_IP" "$E2E_WORK/ssh.ready" >"$E2E_WORK/ssh.log" 2>&1
+for ((i = 0; i < 50; i++)); do [ -e "$E2E_WORK/ssh.ready" ] && break; sleep 0.1; done
+[ -e "$E2E_WORK/ssh.ready" ] || e2e_fail "TCP session to port 22 not established: $(cat "$E2E_WORK/sshd.log" "$E2E_WORK/ssh.log")"
+
 # 0. start-up refusal (before pins or the socket are touched; timeout only
 #    guards against a daemon that wrongly starts)
 timeout 20 nsenter --net="/run/netns/$LAB_RX_NS" -- "$RLD" --config "$E2E_WORK/off.yaml" >"$E2E_WORK/start_off.log" 2>&1
@@ -59,8 +79,9 @@ check "start refusal names $SSH_CLIENT_IP and --force-lockout" \
 
 cp "$E2E_WORK/on.yaml" "$CFG"
 e2e_start_daemon "$CFG"
-grep -q "SSH client $SSH_CLIENT_IP is never limited" "$E2E_DAEMON_LOG" ||
-    e2e_fail "daemon log does not say it protects $SSH_CLIENT_IP"
+for a in "$SSH_CLIENT_IP" "$TCP_CLIENT"; do
+    grep -q "SSH client $a is never limited" "$E2E_DAEMON_LOG" || e2e_fail "daemon log does not say it protects $a"
+done
 
 stats() { ctl stats --json >"$1" || e2e_fail "stats --json failed"; }
 # grown BEFORE AFTER RULE REASON: growth of that counter
@@ -106,6 +127,9 @@ phase() {
 }
 
 phase p1 pass
+e2e_traffic "$E2E_WORK/p1tcp" "$TCP_CLIENT:1000:300"
+n=$(e2e_count_arrived "$E2E_WORK/p1tcp" "$TCP_CLIENT")
+check "p1: client of the TCP session to port 22 ($TCP_CLIENT, from /proc/net/tcp) passes: $n/300 arrived" [ "$n" -eq 300 ]
 
 # 2. refused without --force
 g0=$(status_field 'r["generation"]')
