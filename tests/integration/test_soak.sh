@@ -4,8 +4,8 @@
 # queried all the time. Checked at the end:
 #   - the daemon is still alive (and exits 0 on SIGTERM);
 #   - RSS stays flat: the largest of the last 3 VmRSS samples is at most the
-#     largest warm-up sample + max(4 MiB, 10 %) (warm-up: the first quarter of
-#     the run, at least 2 reloads in);
+#     largest warm-up sample + max(4 MiB, 10 %) (warm-up: the samples taken in
+#     the first quarter of the run, at least the first 3, one per reload);
 #   - no fd leak: /proc/PID/fd at the end <= at warm-up + 2 (sampled with no
 #     control client connected);
 #   - the sum over every rule and every reason (pass, rate, deny, blocked,
@@ -130,7 +130,7 @@ SENDER_PID=$!
 lab_track_pid "$SENDER_PID"
 e2e_log "sender pid $SENDER_PID: ${#SRCS[@]} sources, $(IFS=+; echo "$((${PPS[*]}))") pps for ${SOAK_SECONDS}s"
 
-reloads=0 invalid=0 fail=0 iter=0
+reloads=0 invalid=0 fail=0 iter=0 t0=$SECONDS
 warm_rss=() warm_fd=() end_rss=() end_fd=()
 warm_iters=$(((SOAK_SECONDS / 4 + 2) / 3))
 [ "$warm_iters" -ge 3 ] || warm_iters=3
@@ -173,7 +173,7 @@ while kill -0 "$SENDER_PID" 2>/dev/null; do
     sleep 0.2   # let the daemon close the connections of the clients above
     r=$(rss_kb) f=$(fd_count)
     if [ "$iter" -le "$warm_iters" ]; then warm_rss+=("$r") warm_fd+=("$f"); else end_rss+=("$r") end_fd+=("$f"); fi
-    e2e_log "t+$((iter * 3))s reload $reloads ($(basename "$src"), $how): rss $r kB, fds $f"
+    e2e_log "t+$((SECONDS - t0))s reload $reloads ($(basename "$src"), $how): rss $r kB, fds $f"
 done
 wait "$SENDER_PID"
 src_rc=$?
@@ -214,11 +214,13 @@ warm_max=$(max "${warm_rss[@]}")
 n=${#end_rss[@]}
 last_max=$(max "${end_rss[@]:$((n - 3))}")
 slack=$((warm_max / 10)); [ "$slack" -ge 4096 ] || slack=4096
-e2e_log "RSS kB: warm-up ${warm_rss[*]} | after ${end_rss[*]} | last-3 max $last_max, bound $warm_max + $slack"
+min() { local m=$1 x; for x in "$@"; do [ "$x" -lt "$m" ] && m=$x; done; echo "$m"; }
+e2e_log "RSS kB: warm-up (${#warm_rss[@]} samples) ${warm_rss[0]}..$warm_max | after (${n} samples) min $(min "${end_rss[@]}")" \
+    "max $(max "${end_rss[@]}") | last 3 ${end_rss[*]:$((n - 3))} | bound $warm_max + $slack"
 [ "$last_max" -le $((warm_max + slack)) ] || { echo "FAIL: RSS grew: $warm_max -> $last_max kB (bound +$slack kB)"; fail=1; }
 warm_fdmax=$(max "${warm_fd[@]}")
 end_fdlast=${end_fd[$((n - 1))]}
-e2e_log "fds: warm-up ${warm_fd[*]} | after ${end_fd[*]}"
+e2e_log "fds: warm-up $(min "${warm_fd[@]}")..$warm_fdmax | after $(min "${end_fd[@]}")..$(max "${end_fd[@]}"), last $end_fdlast | bound $warm_fdmax + 2"
 [ "$end_fdlast" -le $((warm_fdmax + 2)) ] || { echo "FAIL: fd leak: $warm_fdmax -> $end_fdlast"; fail=1; }
 
 kill -0 "$PID" 2>/dev/null || e2e_fail "daemon not alive at the end"
