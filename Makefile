@@ -2,6 +2,7 @@
 #   make            set up dependencies (Debian 12), build BPF objects, skeletons, C++
 #   make test       build, then run every test through ctest
 #   make bench      benchmarks (see scripts/bench/)
+#   make soak       10-minute soak of the daemon (tests/integration/test_soak.sh; SOAK_SECONDS=600)
 #   sudo make demo  the lab demo
 #   make install    install daemon, CLI, unit and default config
 #   make clean
@@ -26,7 +27,7 @@ vpath %.bpf.c bpf tests/bpf/progs scripts/bench/progs
 
 .DELETE_ON_ERROR:
 .SECONDARY: $(BPF_OBJS)
-.PHONY: all setup bpf cxx test bench demo install clean sanitize
+.PHONY: all setup bpf cxx test bench demo install clean sanitize soak
 
 all: setup bpf cxx
 
@@ -54,6 +55,10 @@ test: all
 
 sanitize:
 	$(MAKE) O=build-sanitize SANITIZE=ON CMAKE_BUILD_TYPE=Debug test
+
+SOAK_SECONDS ?= 600
+soak: all
+	SOAK_SECONDS=$(SOAK_SECONDS) bash tests/integration/test_soak.sh $(O) $(CURDIR)
 
 bench: all
 	bash scripts/bench/run.sh $(O)

@@ -473,9 +473,14 @@ Daemon::CmdResult Daemon::cmdReload(const Json& args) {
         if (!args["path"].is_string()) return RL_ERR("EINVAL", "reload: path must be a string");
         path = args["path"];
     }
+    bool force = false;  // apply even if a detected SSH client would be left unprotected
+    if (args.contains("force")) {
+        if (!args["force"].is_boolean()) return RL_ERR("EINVAL", "reload: force must be a boolean");
+        force = args["force"];
+    }
     sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%lu", static_cast<unsigned long>(nowNs() / 1000));
     std::vector<ConfigError> errors;
-    auto g = reload(path, &errors);
+    auto g = reload(path, &errors, force);
     sd_notify(0, "READY=1");
     notifyStatus();
     if (!g) {

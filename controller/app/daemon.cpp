@@ -18,6 +18,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "app/lockout.hpp"
 #include "stats/collector.hpp"
 #include "util/log.hpp"
 
@@ -50,7 +51,7 @@ void usage(FILE* out) {
             "usage: ratelimitd [--config FILE] [--interface IF[:auto|native|generic]]...\n"
             "                  [--pin-path DIR] [--socket PATH] [--socket-mode OCTAL]\n"
             "                  [--log-level debug|info|warn|error] [--detach-on-exit]\n"
-            "                  [--force-reset] [--foreground]\n"
+            "                  [--force-reset] [--force-lockout] [--foreground]\n"
             "       ratelimitd --check-config FILE\n"
             "\n"
             "  --config FILE        configuration (default %s; built-in defaults if absent)\n"
@@ -60,6 +61,8 @@ void usage(FILE* out) {
             "  --socket-mode OCTAL  control socket permissions (default 0660)\n"
             "  --detach-on-exit     detach XDP on shutdown (default: keep enforcing)\n"
             "  --force-reset        discard incompatible pinned state instead of refusing to start\n"
+            "  --force-lockout      start even if the configuration leaves a detected SSH client\n"
+            "                       unprotected (management.protect_ssh: false)\n"
             "  --check-config FILE  validate FILE, print every error as FILE:LINE:COL, exit 0/1\n",
             kDefaultConfigPath);
 }
@@ -67,7 +70,7 @@ void usage(FILE* out) {
 }  // namespace
 
 std::optional<DaemonArgs> parseDaemonArgs(int argc, char** argv, int* exit_code) {
-    enum { kConfig = 256, kIface, kPin, kSocket, kSocketMode, kCheck, kDetach, kForce, kFg, kLog, kHelp };
+    enum { kConfig = 256, kIface, kPin, kSocket, kSocketMode, kCheck, kDetach, kForce, kFg, kLog, kHelp, kForceLockout };
     static const option opts[] = {
         {"config", required_argument, nullptr, kConfig},
         {"interface", required_argument, nullptr, kIface},
@@ -77,6 +80,7 @@ std::optional<DaemonArgs> parseDaemonArgs(int argc, char** argv, int* exit_code)
         {"check-config", required_argument, nullptr, kCheck},
         {"detach-on-exit", no_argument, nullptr, kDetach},
         {"force-reset", no_argument, nullptr, kForce},
+        {"force-lockout", no_argument, nullptr, kForceLockout},
         {"foreground", no_argument, nullptr, kFg},
         {"log-level", required_argument, nullptr, kLog},
         {"help", no_argument, nullptr, kHelp},
@@ -121,6 +125,7 @@ std::optional<DaemonArgs> parseDaemonArgs(int argc, char** argv, int* exit_code)
         case kCheck: a.check_config = optarg; break;
         case kDetach: a.detach_on_exit = true; break;
         case kForce: a.force_reset = true; break;
+        case kForceLockout: a.force_lockout = true; break;
         case kFg: a.foreground = true; break;
         case kLog: {
             LogLevel l;
@@ -207,6 +212,7 @@ Status Daemon::loadInitialConfig() {
     if (!args_.interfaces.empty()) config_.interfaces = args_.interfaces;
     if (args_.pin_path) config_.pin_path = *args_.pin_path;
     if (args_.socket_path) config_.control_socket = *args_.socket_path;
+    if (auto s = guardLockout(config_, args_.force_lockout); !s) return s;
     LogLevel l;
     if (args_.log_level && parseLogLevel(*args_.log_level, &l)) setLogLevel(l);
     else if (parseLogLevel(config_.log_level, &l)) setLogLevel(l);
@@ -320,7 +326,16 @@ Result<uint64_t> Daemon::apply(const Config& cfg) {
     return generation_;
 }
 
-Result<uint64_t> Daemon::reload(const std::string& path, std::vector<ConfigError>* errors) {
+Status Daemon::guardLockout(Config& cfg, bool force) {
+    std::vector<Cidr> added, unprotected;
+    auto s = protectManagement(cfg, detectSshClients(), force, &added, &unprotected);
+    for (const auto& c : added) RL_LOG_INFO("management: SSH client %s is never limited (protect_ssh)", formatIp(c.addr).c_str());
+    for (const auto& c : s ? unprotected : std::vector<Cidr>{})
+        RL_LOG_WARN("management: SSH client %s is NOT protected (protect_ssh: false, forced)", formatIp(c.addr).c_str());
+    return s;
+}
+
+Result<uint64_t> Daemon::reload(const std::string& path, std::vector<ConfigError>* errors, bool force) {
     ParseOutcome out;
     if (fileExists(path)) {
         out = parseConfigFile(path);
@@ -341,6 +356,13 @@ Result<uint64_t> Daemon::reload(const std::string& path, std::vector<ConfigError
     }
     Config next = *out.config;
     if (!args_.interfaces.empty()) next.interfaces = args_.interfaces;
+    if (auto s = guardLockout(next, force); !s) {
+        errors->push_back(ConfigError{0, 0, s.error().message()});
+        ++reloads_failed_;
+        last_reload_error_ = s.error().message();
+        RL_LOG_ERROR("reload rejected: %s", s.error().message().c_str());
+        return s.error();
+    }
     // Load-time settings: applied at the next restart only.
     if (next.pin_path != config_.pin_path || next.control_socket != config_.control_socket)
         RL_LOG_WARN("reload: pin_path and control.socket changes take effect at the next restart");

@@ -38,6 +38,7 @@ struct DaemonArgs {
     mode_t socket_mode = 0660;
     bool detach_on_exit = false;
     bool force_reset = false;
+    bool force_lockout = false;              // start even if an SSH client would be unprotected
     bool foreground = false;                 // accepted for compatibility: we never fork
 };
 
@@ -92,7 +93,8 @@ private:
     // configuration
     Config merged() const;
     Result<uint64_t> apply(const Config& cfg);
-    Result<uint64_t> reload(const std::string& path, std::vector<ConfigError>* errors);
+    Result<uint64_t> reload(const std::string& path, std::vector<ConfigError>* errors, bool force = false);
+    Status guardLockout(Config& cfg, bool force);  // app/lockout.hpp
     void recoverImage();
     std::string ruleName(uint32_t id) const;
     bool peerMayChange(const Peer& p) const;

@@ -92,11 +92,12 @@ int checkOnDaemon(const Globals& g, const std::string& path) {
     return valid ? kExitOk : kExitError;
 }
 
-int reload(const Globals& g, const std::string& path) {
+int reload(const Globals& g, const std::string& path, bool force) {
     auto client = connectOrReport(g);
     if (!client) return kExitError;
     json args = json::object();
     if (!path.empty()) args["path"] = absolutePath(path);
+    if (force) args["force"] = true;
     auto reply = client->call("reload", args);
     if (!reply) return fail(reply.error().message());
     if (!reply->ok) {
@@ -137,8 +138,11 @@ void addConfigCommands(CLI::App& app, const Globals& g, Action& action) {
     auto* rl = app.add_subcommand("reload", "re-read the configuration; on any error nothing changes");
     rl->add_option("--config", *reloadPath, "load this file instead of the configured one")
         ->check(CLI::ExistingFile);
-    rl->callback([&g, &action, reloadPath] {
-        action = [&g, reloadPath] { return reload(g, *reloadPath); };
+    auto reloadForce = std::make_shared<bool>(false);
+    rl->add_flag("--force", *reloadForce,
+                 "apply even if it leaves a detected SSH client unprotected (management.protect_ssh: false)");
+    rl->callback([&g, &action, reloadPath, reloadForce] {
+        action = [&g, reloadPath, reloadForce] { return reload(g, *reloadPath, *reloadForce); };
     });
 
     auto* config = app.add_subcommand("config", "configuration files");

@@ -92,6 +92,9 @@ struct Config {
     std::string metrics_listen = "127.0.0.1:9477";
     std::string log_level = "info";
     std::vector<Cidr> management_allow;  // never limited (lock-out safety)
+    // The daemon adds the client address of every SSH session it detects
+    // (SSH_CONNECTION, established TCP to local port 22) to management_allow.
+    bool protect_ssh = true;
 };
 
 struct ConfigError {

@@ -743,10 +743,14 @@ public:
             } else if (k == "log_level") {
                 if (auto i = choice(e, "log_level", {"debug", "info", "warn", "error"})) c.log_level = *scalar(e, "");
             } else if (k == "management") {
-                auto mf = mapping(e.value, markOf(e), "management", {"allow"});
-                if (mf)
+                auto mf = mapping(e.value, markOf(e), "management", {"allow", "protect_ssh"});
+                if (mf) {
                     if (auto it = mf->find("allow"); it != mf->end())
                         c.management_allow = cidrList(it->second, "management allow");
+                    if (auto it = mf->find("protect_ssh"); it != mf->end())
+                        if (auto b = choice(it->second, "management protect_ssh", {"false", "true"}))
+                            c.protect_ssh = *b == 1;
+                }
             }
         }
     }

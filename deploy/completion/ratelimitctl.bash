@@ -61,7 +61,7 @@ _ratelimitctl() {
         keys) [[ -z "$sub" ]] && words="show" ;;
         top) words="--once -n --sort --interval" ;;
         stats) words="--watch --interval" ;;
-        reload) words="--config" ;;
+        reload) words="--config --force" ;;
         config)
             case "$sub" in
                 "") words="check" ;;

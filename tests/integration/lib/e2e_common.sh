@@ -15,6 +15,9 @@ E2E_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_PY=/usr/bin/python3
 E2E_PORT=9000
 E2E_DAEMON_PID=
+# the daemon would add an SSH client of the test runner to management.allow
+# (management.protect_ssh); tests must not depend on how they are started
+unset SSH_CONNECTION
 
 e2e_log() { echo "[$(date +%T.%3N)] $*"; }
 e2e_fail() {
