@@ -1,6 +1,7 @@
 # ratelimit: one entry point. All output goes to $(O) (default build/).
 #   make            set up dependencies (Debian 12), build BPF objects, skeletons, C++
 #   make test       build, then run every test through ctest
+#   make fuzz       run the libFuzzer harnesses longer (FUZZ_SECONDS each, default 600)
 #   make bench      benchmarks (see scripts/bench/)
 #   sudo make demo  the lab demo
 #   make install    install daemon, CLI, unit and default config
@@ -26,7 +27,7 @@ vpath %.bpf.c bpf tests/bpf/progs scripts/bench/progs
 
 .DELETE_ON_ERROR:
 .SECONDARY: $(BPF_OBJS)
-.PHONY: all setup bpf cxx test bench demo install clean sanitize
+.PHONY: all setup bpf cxx test bench demo install clean sanitize fuzz
 
 all: setup bpf cxx
 
@@ -51,6 +52,10 @@ cxx: bpf
 
 test: all
 	cd $(O) && ctest --output-on-failure --no-tests=error --timeout 600 $(CTEST_ARGS)
+
+FUZZ_SECONDS ?= 600
+fuzz: all
+	cd $(O) && RL_FUZZ_SECONDS=$(FUZZ_SECONDS) ctest -L fuzz --output-on-failure --timeout $$(( $(FUZZ_SECONDS) + 300 ))
 
 sanitize:
 	$(MAKE) O=build-sanitize SANITIZE=ON CMAKE_BUILD_TYPE=Debug test
