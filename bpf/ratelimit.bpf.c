@@ -191,6 +191,10 @@ __noinline int rl_tier_take(struct rl_tier_args *a)
 	st = bpf_map_lookup_elem(t.state_map, t.key);
 	if (!st) {
 		rl_state_init(&fresh, t.m, t.gen, a->now_ns, start_empty);
+		/* the penalty box outlives key state (state evicted by the LRU, or
+		 * discarded by --force-reset): a new key consults it once */
+		if (bpf_map_lookup_elem(t.block_map, t.key))
+			fresh.meta |= RL_ST_F_BLOCKED;
 		/* EEXIST: another CPU created it first, the lookup below finds theirs */
 		bpf_map_update_elem(t.state_map, t.key, &fresh, BPF_NOEXIST);
 		st = bpf_map_lookup_elem(t.state_map, t.key);
@@ -200,8 +204,13 @@ __noinline int rl_tier_take(struct rl_tier_args *a)
 		}
 		rl_gcount(RL_GC_KEY_INSERT);
 	} else if (RL_ST_ALGO(st->meta) != t.m->algo || RL_ST_GEN(st->meta) != t.gen) {
-		/* the rule changed incompatibly: restart this key (racy, benign) */
+		/* the rule changed incompatibly: restart this key's meter (racy,
+		 * benign); its penalty-box entry, if any, stays authoritative */
+		__u32 blocked = st->meta & RL_ST_F_BLOCKED;
+
 		rl_state_init(st, t.m, t.gen, a->now_ns, start_empty);
+		if (blocked)
+			__sync_fetch_and_or(&st->meta, (__u32)RL_ST_F_BLOCKED);
 	}
 	st->seen = (__u32)(a->now_ns >> RL_SEEN_SHIFT);
 
