@@ -12,6 +12,7 @@ PKGS=(
   # lab, tests and benchmarks
   iproute2 iputils-ping netsniff-ng nftables iptables procps psmisc
   prometheus python3 python3-scapy jq curl systemd
+  util-linux passwd    # nsenter, unshare, runuser, useradd (daemon tests)
   libclang-rt-14-dev
 )
 

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -12,119 +13,13 @@
 #include <sstream>
 
 #include "app/daemon.hpp"
+#include "app/views.hpp"
 #include "util/log.hpp"
 
 namespace ratelimit {
 namespace {
 
-const char* const kReasonNames[] = RL_REASON_NAMES;
-const char* const kGcNames[] = RL_GCOUNTER_NAMES;
-static_assert(sizeof(kReasonNames) / sizeof(kReasonNames[0]) == RL_REASON__MAX, "reason names");
-static_assert(sizeof(kGcNames) / sizeof(kGcNames[0]) == RL_GC__MAX, "gcounter names");
-
-const char* algoName(unsigned a) {
-    switch (a) {
-    case RL_ALGO_TOKEN_BUCKET: return "token_bucket";
-    case RL_ALGO_GCRA: return "gcra";
-    case RL_ALGO_SLIDING_WINDOW: return "sliding_window";
-    case RL_ALGO_FIXED_WINDOW: return "fixed_window";
-    default: return "none";
-    }
-}
-const char* actionName(unsigned a) {
-    switch (a) {
-    case RL_ACT_ALLOW: return "allow";
-    case RL_ACT_LIMIT: return "limit";
-    case RL_ACT_DENY: return "deny";
-    default: return "?";
-    }
-}
-const char* exceedName(unsigned e) {
-    switch (e) {
-    case RL_EXCEED_DROP: return "drop";
-    case RL_EXCEED_BLOCK: return "block";
-    case RL_EXCEED_MONITOR: return "monitor";
-    default: return "?";
-    }
-}
-const char* eventName(unsigned t) {
-    switch (t) {
-    case RL_EV_LIMIT_START: return "limit_start";
-    case RL_EV_LIMIT_END: return "limit_end";
-    case RL_EV_BLOCK_START: return "block_start";
-    case RL_EV_BLOCK_END: return "block_end";
-    default: return "unknown";
-    }
-}
-std::string protoName(uint8_t p) {
-    switch (p) {
-    case IPPROTO_TCP: return "tcp";
-    case IPPROTO_UDP: return "udp";
-    case IPPROTO_ICMP: return "icmp";
-    case IPPROTO_ICMPV6: return "icmpv6";
-    default: return std::to_string(p);
-    }
-}
-
-// "1000/s", "6000/min", "10/h" or "N per D ns".
-std::string rateText(const Rate& r, const char* unit) {
-    if (r.count == 0) return "";
-    std::string c = std::to_string(r.count) + unit;
-    if (r.period_ns == RL_NSEC_PER_SEC) return c + "/s";
-    if (r.period_ns == 60 * RL_NSEC_PER_SEC) return c + "/min";
-    if (r.period_ns == 3600 * RL_NSEC_PER_SEC) return c + "/h";
-    return c + "/" + std::to_string(r.period_ns) + "ns";
-}
-
-Json meterJson(const MeterConfig& m) {
-    Json j{{"algo", algoName(m.algo)}, {"prefix_v4", m.prefix_v4}, {"prefix_v6", m.prefix_v6}};
-    if (m.algo == RL_ALGO_TOKEN_BUCKET || m.algo == RL_ALGO_GCRA) {
-        if (m.packets.count) {
-            j["packets"] = rateText(m.packets, "");
-            j["packets_per_s"] = static_cast<double>(m.packets.count) * 1e9 / static_cast<double>(m.packets.period_ns);
-            j["burst_packets"] = m.burst_packets;
-        }
-        if (m.bytes.count) {
-            j["bytes"] = rateText(m.bytes, "B");
-            j["bytes_per_s"] = static_cast<double>(m.bytes.count) * 1e9 / static_cast<double>(m.bytes.period_ns);
-            j["burst_bytes"] = m.burst_bytes;
-        }
-    } else {
-        j["limit"] = m.window_limit;
-        j["window_ns"] = m.window_ns;
-    }
-    return j;
-}
-
-Json ruleJson(const RuleConfig& r, uint32_t id, const std::string& origin) {
-    Json sources = Json::array();
-    for (const auto& c : r.sources) sources.push_back(formatCidr(c));
-    Json ports = Json::array();
-    for (const auto& p : r.ports) ports.push_back(p.lo == p.hi ? std::to_string(p.lo)
-                                                               : std::to_string(p.lo) + "-" + std::to_string(p.hi));
-    Json tiers = Json::array();
-    for (const auto& t : r.tiers) tiers.push_back(meterJson(t));
-    return Json{{"id", id},
-                {"name", r.name},
-                {"origin", origin},
-                {"action", actionName(r.action)},
-                {"on_exceed", exceedName(r.on_exceed)},
-                {"sources", sources},
-                {"proto", r.proto ? Json(protoName(*r.proto)) : Json(nullptr)},
-                {"ports", ports},
-                {"block_ns", r.block_ns},
-                {"tiers", tiers},
-                {"global", r.global ? meterJson(*r.global) : Json(nullptr)}};
-}
-
-std::string keyOf(const rl_talker_key& k) { return std::string(reinterpret_cast<const char*>(&k), sizeof(k)); }
-
-IpAddr talkerAddr(const rl_talker_key& k) {
-    IpAddr a;
-    a.family = k.family;
-    std::memcpy(a.bytes.data(), k.addr, k.family == 4 ? 4 : 16);
-    return a;
-}
+using namespace views;
 
 // Parses an optional non-negative integer argument.
 bool uintArg(const Json& args, const char* name, uint64_t def, uint64_t* out) {
@@ -170,7 +65,7 @@ void Daemon::onRequest(ConnId conn, const Peer& peer, const Request& req) {
         else if (req.cmd == "top") r = cmdTop(req.args);
         else if (req.cmd == "stats") r = cmdStats();
         else if (req.cmd == "reload") r = cmdReload(req.args);
-        else if (req.cmd == "config.check") r = cmdConfigCheck(req.args);
+        else if (req.cmd == "config.check") r = cmdConfigCheck(req.args, peer);
         else if (req.cmd == "attach") r = cmdAttach(req.args);
         else if (req.cmd == "detach") r = cmdDetach(req.args);
         else if (req.cmd == "top.subscribe" || req.cmd == "stats.subscribe" || req.cmd == "events.subscribe") {
@@ -426,7 +321,6 @@ Daemon::CmdResult Daemon::cmdKeysShow(const Json& args) {
         rule_ids.push_back(RL_RULE_DEFAULT);
 
     uint64_t now = nowNs();
-    uint64_t now_q = now << RL_TIME_SHIFT;
     Json keys = Json::array();
     Json matched = Json::array();
     for (uint32_t id : rule_ids) {
@@ -465,37 +359,8 @@ Daemon::CmdResult Daemon::cmdKeysShow(const Json& args) {
                        {"algo", algoName(m.algo)},
                        {"present", st.has_value()}};
             if (st) {
-                Json s{{"limited", (st->meta & RL_ST_F_LIMITED) != 0},
-                       {"blocked_flag", (st->meta & RL_ST_F_BLOCKED) != 0},
-                       {"generation", RL_ST_GEN(st->meta)},
-                       {"stale", RL_ST_ALGO(st->meta) != m.algo || RL_ST_GEN(st->meta) != (rule->generation & 0xffff)}};
-                if (m.algo == RL_ALGO_TOKEN_BUCKET || m.algo == RL_ALGO_GCRA) {
-                    for (int d = 0; d < (m.algo == RL_ALGO_GCRA ? 1 : 2); ++d) {
-                        bool on = m.algo == RL_ALGO_GCRA || (m.flags & (d == 0 ? RL_METER_F_PKTS : RL_METER_F_BYTES));
-                        if (!on || m.t_q16[d] == 0) continue;
-                        uint64_t tat = st->w[d];
-                        uint64_t backlog = tat > now_q ? tat - now_q : 0;
-                        double avail_q = m.limit_q[d] > backlog ? static_cast<double>(m.limit_q[d] - backlog) : 0.0;
-                        double tokens = avail_q * 65536.0 / static_cast<double>(m.t_q16[d]);
-                        std::string dim = d == 0 ? "packets" : "bytes";
-                        s["tat_" + dim + "_q"] = tat;
-                        s["tokens_" + dim] = std::floor(tokens);
-                        s["capacity_" + dim] = std::floor(static_cast<double>(m.limit_q[d]) * 65536.0 /
-                                                          static_cast<double>(m.t_q16[d]));
-                        s["tat_" + dim + "_ahead_ms"] = static_cast<double>(backlog >> RL_TIME_SHIFT) / 1e6;
-                    }
-                } else {
-                    s["window_start_ns"] = st->w[0];
-                    s["window_ns"] = m.window_ns;
-                    s["limit"] = m.window_limit;
-                    s["current"] = static_cast<uint32_t>(st->w[1]);
-                    s["previous"] = static_cast<uint32_t>(st->w[1] >> 32);
-                    s["window_age_ms"] = now > st->w[0] ? static_cast<double>(now - st->w[0]) / 1e6 : 0.0;
-                }
-                entry["state"] = s;
-                uint32_t now_seen = static_cast<uint32_t>(now >> RL_SEEN_SHIFT);
-                uint32_t ago = now_seen - st->seen;  // wraps correctly
-                entry["last_seen_ago_s"] = static_cast<double>(uint64_t{ago} << RL_SEEN_SHIFT) / 1e9;
+                entry["state"] = stateJson(m, *st, rule->generation, now);
+                entry["last_seen_ago_s"] = lastSeenAgoS(st->seen, now);
             } else {
                 entry["state"] = nullptr;
                 entry["last_seen_ago_s"] = nullptr;
@@ -622,13 +487,22 @@ Daemon::CmdResult Daemon::cmdReload(const Json& args) {
     return ok(Json{{"generation", *g}});
 }
 
-Daemon::CmdResult Daemon::cmdConfigCheck(const Json& args) {
+Daemon::CmdResult Daemon::cmdConfigCheck(const Json& args, const Peer& peer) {
     ParseOutcome out;
     if (args.contains("text") && args["text"].is_string()) {
         out = parseConfigText(args["text"].get<std::string>());
     } else if (args.contains("path") && args["path"].is_string()) {
         std::string p = args["path"];
-        if (access(p.c_str(), R_OK) != 0) return RL_ERR("ENOENT", "config.check: cannot read " + p + ": " + strerror(errno));
+        struct stat st {};
+        if (::stat(p.c_str(), &st) != 0 || access(p.c_str(), R_OK) != 0)
+            return RL_ERR("ENOENT", "config.check: cannot read " + p + ": " + strerror(errno));
+        // Error messages quote file contents: an unprivileged peer may only
+        // have files checked that it could read itself.
+        bool peer_reads = (st.st_mode & S_IROTH) || (st.st_uid == peer.uid && (st.st_mode & S_IRUSR)) ||
+                          (st.st_gid == peer.gid && (st.st_mode & S_IRGRP));
+        if (!peer_reads && !peerMayChange(peer))
+            return RL_ERR("EPERM", "config.check: uid " + std::to_string(peer.uid) + " may not read " + p +
+                                       "; send the text instead");
         out = parseConfigFile(p);
     } else {
         return RL_ERR("EINVAL", "config.check: argument 'path' or 'text' (string) is required");

@@ -25,6 +25,7 @@ namespace {
 
 constexpr uint64_t kTickNs = 100'000'000;          // event loop timer: 100 ms
 constexpr uint64_t kTalkerSnapshotNs = 1'000'000'000;
+constexpr uint64_t kTalkerIdleNs = 60'000'000'000;      // talkers silent this long are deleted
 enum EpollTag : uint64_t { kTagSignal = 1, kTagTimer, kTagServer, kTagEvents };
 
 uint64_t monoNs() {
@@ -354,6 +355,14 @@ Result<uint64_t> Daemon::reload(const std::string& path, std::vector<ConfigError
     LogLevel l;
     if (!args_.log_level && parseLogLevel(config_.log_level, &l)) setLogLevel(l);
     if (auto s = attachConfigured(); !s) RL_LOG_WARN("reload: %s", s.error().message().c_str());
+    // A reload never detaches: enforcement on an interface ends only by `detach`.
+    for (const auto& a : loader_->attachments()) {
+        bool listed = std::any_of(config_.interfaces.begin(), config_.interfaces.end(),
+                                  [&](const InterfaceConfig& ic) { return ic.name == a.name; });
+        if (a.attached && !listed)
+            RL_LOG_WARN("%s is no longer in the configuration but stays attached; `ratelimitctl detach %s` to stop",
+                        a.name.c_str(), a.name.c_str());
+    }
     RL_LOG_INFO("reloaded %s: generation %lu", path.c_str(), static_cast<unsigned long>(*g));
     return g;
 }
@@ -407,6 +416,8 @@ std::string Daemon::ruleName(uint32_t id) const {
 Status Daemon::setup() {
     start_ns_ = nowNs();
     if (auto s = loadInitialConfig(); !s) return s;
+    // before touching pins or attachments: one daemon per socket
+    if (auto s = ControlServer::ensureNotServed(config_.control_socket); !s) return s;
 
     LoaderOptions lo;
     lo.pin_path = config_.pin_path;
@@ -576,7 +587,23 @@ void Daemon::snapshotTalkers() {
     talk_prev_ = std::move(talk_cur_);
     talk_prev_ns_ = talk_cur_ns_;
     talk_cur_.clear();
-    for (auto& s : *t) talk_cur_[std::string(reinterpret_cast<const char*>(&s.key), sizeof(s.key))] = s;
+    std::map<std::string, uint64_t> changed;
+    for (auto& s : *t) {
+        std::string k(reinterpret_cast<const char*>(&s.key), sizeof(s.key));
+        auto prev = talk_prev_.find(k);
+        auto since = talk_changed_ns_.find(k);
+        bool moved = prev == talk_prev_.end() || prev->second.packets != s.packets;
+        uint64_t last = moved || since == talk_changed_ns_.end() ? now : since->second;
+        // Age out sources silent for kTalkerIdleNs so the sampled table keeps
+        // room for current talkers (LRU eviction alone favours busy CPUs).
+        if (now - last > kTalkerIdleNs) {
+            (void)maps_->deleteTalker(s.key);
+            continue;
+        }
+        changed[k] = last;
+        talk_cur_[k] = s;
+    }
+    talk_changed_ns_ = std::move(changed);
     talk_cur_ns_ = now;
 }
 

@@ -116,7 +116,7 @@ private:
     CmdResult cmdTop(const Json& args);
     CmdResult cmdStats();
     CmdResult cmdReload(const Json& args);
-    CmdResult cmdConfigCheck(const Json& args);
+    CmdResult cmdConfigCheck(const Json& args, const Peer& peer);
     CmdResult cmdAttach(const Json& args);
     CmdResult cmdDetach(const Json& args);
     CmdResult subscribe(ConnId conn, const Request& req);
@@ -151,6 +151,7 @@ private:
     uint64_t next_talker_ns_ = 0;
     uint64_t talk_prev_ns_ = 0, talk_cur_ns_ = 0;
     std::map<std::string, TalkerSample> talk_prev_, talk_cur_;
+    std::map<std::string, uint64_t> talk_changed_ns_;   // last time a talker's count moved
     std::map<ConnId, Subscription> subs_;
     uint64_t events_seen_ = 0;
 };

@@ -44,11 +44,21 @@ Peer peerOf(int fd) {
 
 }  // namespace
 
+Status ControlServer::ensureNotServed(const std::string& path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(addr.sun_path)) return invalid("control socket", "path too long: " + path);
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    UniqueFd probe(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (probe.valid() && connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0)
+        return Error{EADDRINUSE, "control socket", path + " is served by another running ratelimitd"};
+    return {};
+}
+
 Result<std::unique_ptr<ControlServer>> ControlServer::listen(const std::string& path, mode_t mode, gid_t gid,
                                                              Handler* handler) {
     std::unique_ptr<ControlServer> s(new ControlServer());
     s->handler_ = handler;
-    s->path_ = path;
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     if (path.size() >= sizeof(addr.sun_path)) return invalid("control socket", "path too long: " + path);
@@ -59,8 +69,14 @@ Result<std::unique_ptr<ControlServer>> ControlServer::listen(const std::string& 
     if (!dir.empty()) std::filesystem::create_directories(dir, ec);
     s->listen_fd_.reset(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!s->listen_fd_.valid()) return sysError("socket", "AF_UNIX");
-    unlink(path.c_str());  // a stale socket from a killed daemon
-    if (bind(s->listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return sysError("bind", path);
+    if (auto live = ensureNotServed(path); !live) return live.error();
+    unlink(path.c_str());  // stale: its daemon is gone (kill -9)
+    // no window in which the socket is more permissive than `mode`
+    mode_t old_umask = umask(0177);
+    int rc = bind(s->listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    umask(old_umask);
+    if (rc != 0) return sysError("bind", path);
+    s->path_ = path;  // ours from here on: unlinked by the destructor
     if (chmod(path.c_str(), mode) != 0) return sysError("chmod", path);
     if (gid != static_cast<gid_t>(-1) && chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0)
         RL_LOG_WARN("control socket %s: cannot hand it to group %u (%s; needs CAP_CHOWN): only root can connect",

@@ -53,6 +53,9 @@ public:
     static Result<std::unique_ptr<ControlServer>> listen(const std::string& path, mode_t mode, gid_t gid,
                                                          Handler* handler);
     ~ControlServer();
+    // Fails if a live process accepts connections on `path` (a socket whose
+    // daemon died is stale and fine to replace).
+    static Status ensureNotServed(const std::string& path);
 
     int epollFd() const { return epfd_.get(); }
     void dispatch();              // handle whatever is ready (non-blocking)

@@ -295,6 +295,11 @@ Result<std::vector<TalkerSample>> Maps::readTalkers() const {
     return out;
 }
 
+Status Maps::deleteTalker(const rl_talker_key& k) {
+    if (bpf_map_delete_elem(fds_.talkers, &k) != 0 && errno != ENOENT) return sysError("bpf_map_delete_elem", RL_MAP_TALKERS);
+    return {};
+}
+
 // ---- ring buffer -------------------------------------------------------------
 
 int EventReader::onSample(void* ctx, void* data, size_t size) {

@@ -76,6 +76,7 @@ public:
     Result<std::vector<rl_counter>> readStats() const;   // RL_STATS_ENTRIES cells
     Result<std::vector<uint64_t>> readGlobalCounters() const;  // RL_GC__MAX
     Result<std::vector<TalkerSample>> readTalkers() const;
+    Status deleteTalker(const rl_talker_key& k);
 
     const MapFds& fds() const { return fds_; }
 

@@ -140,6 +140,15 @@ ks=$(rlr keys.show "{\"ip\":\"$ADDR_S2\"}")
 [ "$(rlr rules.list | jq -r '.rules[] | select(.name=="jail") | .id')" = "$jail_id" ] || fail "rule ids changed"
 ok "restart: prog $prog1 -> $prog2 replaced atomically ($(sort -u "$WORK/ids" | wc -l) ids seen, no gap), keys and block kept"
 
+# --- a second daemon on the same socket is refused; the first keeps serving
+rc=0
+nsenter --net="/run/netns/$NS_D" "$RLD" --config "$CFG" --interface "$IF_D" --pin-path "$PIN" \
+    --socket "$SOCK" >"$WORK/second.log" 2>&1 || rc=$?
+[ $rc -eq 1 ] || fail "second daemon: exit $rc: $(cat "$WORK/second.log")"
+grep -q "served by another running ratelimitd" "$WORK/second.log" || fail "second daemon: $(cat "$WORK/second.log")"
+[ "$(rlr status | jq -r .prog_id)" = "$(attached_id)" ] || fail "the refused daemon touched the attachment"
+ok "second daemon on the same socket refused before touching anything"
+
 # --- SIGTERM keeps enforcing; --detach-on-exit and detach all clean up
 stop_daemon
 [ "$(attached_id)" = "$prog2" ] || fail "SIGTERM detached the program"

@@ -39,6 +39,17 @@ for cmd in status rules.list acl.list stats; do
 done
 echo "ok: $USER_OUT may read (status, rules.list, acl.list, stats)"
 
+# config.check by path: only files the peer could read itself (errors quote contents)
+printf 'version: 1\nsecret: hunter2\n' >"$WORK/private.yaml"
+chmod 600 "$WORK/private.yaml"
+out=$(as "$USER_OUT" config.check "{\"path\":\"$WORK/private.yaml\"}") && fail "config.check of a private file: $out"
+[ "$(code "$out")" = EPERM ] || fail "config.check private file: $out"
+! grep -q hunter2 <<<"$out" || fail "contents leaked: $out"
+chmod 644 "$WORK/private.yaml"
+out=$(as "$USER_OUT" config.check "{\"path\":\"$WORK/private.yaml\"}") || fail "config.check readable file: $out"
+[ "$(jq .result.valid <<<"$out")" = false ] || fail "config.check result: $out"
+echo "ok: config.check by path limited to files the peer can read"
+
 declare -A REQ=(
     [reload]='{}'
     [rules.add]='{"rule":{"name":"x","sources":["198.18.0.4/32"],"rate":"1/s"}}'

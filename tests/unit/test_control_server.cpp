@@ -5,7 +5,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 #include <string>
 
 #include "control/server.hpp"
@@ -151,6 +153,31 @@ TEST_F(ControlServerTest, StreamEndsOnClientLineAndOnDisconnect) {
     pump();
     EXPECT_EQ(rec_.stream_ends, 2);
     EXPECT_FALSE(srv_->streamData(conn, 4, Json::object()));
+}
+
+// A client that stops reading: pushes never block the server; after more than
+// kSlowClientLimit with a full socket buffer the connection is dropped.
+TEST_F(ControlServerTest, SlowClientIsDisconnected) {
+    int fd = connectClient();
+    pump();
+    sendStr(fd, R"({"v":1,"id":5,"cmd":"sub"})" "\n");
+    pump();
+    ConnId conn = 0;
+    for (ConnId c = 1; c < 100; ++c)
+        if (srv_->alive(c)) conn = c;
+    ASSERT_NE(conn, 0u);
+    const Json big{{"pad", std::string(64 * 1024, 'x')}};
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 64 && srv_->alive(conn); ++i) srv_->streamData(conn, 5, big);  // 4 MiB, never read
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1)) << "pushing blocked";
+    ASSERT_TRUE(srv_->alive(conn));
+    srv_->tick();
+    EXPECT_TRUE(srv_->alive(conn)) << "dropped before the limit";
+    std::this_thread::sleep_for(kSlowClientLimit + std::chrono::milliseconds(200));
+    srv_->tick();
+    EXPECT_FALSE(srv_->alive(conn));
+    EXPECT_EQ(rec_.stream_ends, 1);
+    close(fd);
 }
 
 }  // namespace
