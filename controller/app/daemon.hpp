@@ -125,6 +125,7 @@ private:
                  const std::map<std::string, TalkerSample>& cur, uint64_t cur_ns, size_t n,
                  const std::string& sort) const;
     void pushStreams(uint64_t now);
+    std::vector<ConnId> subscribers() const;
     CmdResult applyRuntimeChange(const std::string& what);
 
     DaemonArgs args_;
