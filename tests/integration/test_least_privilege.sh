@@ -112,6 +112,32 @@ for missing in bpf net_admin perfmon; do
     ok "without CAP_${missing^^} (bounding set $caps): refused at start: ${msg:0:200}"
 done
 
+# mounting a missing bpffs needs CAP_SYS_ADMIN (private mount namespace, bpffs unmounted)
+for caps in "$MIN" "$MIN,+sys_admin"; do
+    rm -f "$SOCK"
+    mark=$(wc -l <"$LOG")
+    (exec unshare --mount --propagation private -- bash -c '
+        while mountpoint -q /sys/fs/bpf; do umount /sys/fs/bpf || exit 90; done
+        exec "$@"' mntns nsenter --net="/run/netns/$NS_D" setpriv --bounding-set="-all,$caps" --inh-caps=-all -- \
+        "$RLD" --config "$CFG" --interface "$IF_D" --pin-path "/sys/fs/bpf/rltest-$$-privmnt" --socket "$SOCK") \
+        >>"$LOG" 2>&1 &
+    DPID=$!
+    if [ "$caps" = "$MIN" ]; then
+        if wait_up; then fail "mounted bpffs without CAP_SYS_ADMIN"; fi
+        rc=0
+        wait "$DPID" || rc=$?
+        DPID=""
+        msg=$(tail -n +"$((mark + 1))" "$LOG" | grep -m1 "error:")
+        grep -q "mount bpffs" <<<"$msg" || fail "no bpffs, no CAP_SYS_ADMIN: unclear failure (exit $rc): $msg"
+        ok "no bpffs mounted and no CAP_SYS_ADMIN: refused: $msg"
+    else
+        wait_up || fail "no bpffs, with CAP_SYS_ADMIN: did not start: $(tail -n +"$((mark + 1))" "$LOG")"
+        ok "no bpffs mounted, with CAP_SYS_ADMIN: mounted it and started"
+        rlr detach '{"all":true}' >/dev/null
+        stop_daemon
+    fi
+done
+
 mark=$(wc -l <"$LOG")
 caps_daemon "$MIN"
 wait_up || fail "did not start with $MIN: $(tail -n +"$((mark + 1))" "$LOG")"
