@@ -54,6 +54,7 @@ ls_out=$(nsenter --mount="/proc/$DPID/ns/mnt" ls "$PIN" 2>&1) || true
 grep -qx rl_state4 <<<"$ls_out" || fail "rl_state4 not pinned in the daemon's bpffs: $ls_out"
 prog=$(rlr status | jq -r .prog_id)
 [ "$(attached_id)" = "$prog" ] || fail "not attached"
+pings $ADDR_S2 3 >/dev/null   # resolve the neighbour first (another, unlimited source)
 r=$(pings $ADDR_S 50)
 { [ "$r" -ge 5 ] && [ "$r" -le 25 ]; } || fail "5/s burst 5 not enforced: $r/50"
 ok "bpffs missing: daemon mounted it (own mount namespace), pinned its maps, enforces ($r/50 replies)"
