@@ -326,8 +326,18 @@ Result<uint64_t> Daemon::reload(const std::string& path, std::vector<ConfigError
     }
     Config next = *out.config;
     if (!args_.interfaces.empty()) next.interfaces = args_.interfaces;
-    next.pin_path = config_.pin_path;            // the pin path and socket cannot move at run time
+    // Load-time settings: applied at the next restart only.
+    if (next.pin_path != config_.pin_path || next.control_socket != config_.control_socket)
+        RL_LOG_WARN("reload: pin_path and control.socket changes take effect at the next restart");
+    if (next.state_entries_v4 != config_.state_entries_v4 || next.state_entries_v6 != config_.state_entries_v6 ||
+        next.block_entries != config_.block_entries)
+        RL_LOG_WARN("reload: tracking capacities are fixed while the maps exist; a restart with --force-reset "
+                    "applies them (and drops key state)");
+    next.pin_path = config_.pin_path;
     next.control_socket = config_.control_socket;
+    next.state_entries_v4 = config_.state_entries_v4;
+    next.state_entries_v6 = config_.state_entries_v6;
+    next.block_entries = config_.block_entries;
 
     Config saved = config_;
     auto saved_rt = runtime_rules_;
