@@ -177,7 +177,11 @@ Status Loader::openAndLoad() {
     if (auto s = preparePins(); !s) return s;
 
     if (int err = rlskel::ratelimit::load(skel_->obj); err)
-        return Error{-err, "load BPF program", "ratelimit (see libbpf messages above)"};
+        return Error{-err, "load BPF program",
+                     std::string("ratelimit (see libbpf messages above)") +
+                         (err == -EPERM || err == -EACCES
+                              ? "; loading needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN"
+                              : "")};
 
     // Pin every map we created (reused maps are pinned already).
     bpf_map* map;
