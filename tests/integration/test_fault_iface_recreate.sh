@@ -49,6 +49,7 @@ for round in 1 2; do
     st=$(rlr status)
     [ "$(jq '.interfaces[0].attached' <<<"$st")" = true ] || fail "round $round: status not attached: $st"
     [ "$(pings $ADDR_S2 5)" -eq 0 ] || fail "round $round: blocked source passes after re-attach"
+    pings $ADDR_S 3 >/dev/null   # neighbour resolution first (a new interface)
     r=$(pings $ADDR_S 10)
     [ "$r" -eq 10 ] || fail "round $round: allowed source got $r/10"
     blocked=$(rlr status | jq .counters.blocked.packets)

@@ -81,6 +81,7 @@ for frac in 0 10 30 60 150; do
     [ "$(attached_id)" = "$prog" ] || fail "kill at ${delay}s: program $prog no longer attached ($(attached_id))"
     r=$(pings $ADDR_S2 5)
     [ "$r" -eq 0 ] || fail "kill at ${delay}s: blocked source got $r/5 replies while the daemon was down"
+    pings $ADDR_S 3 >/dev/null   # neighbour resolution first (loaded machines)
     r=$(pings $ADDR_S 10)
     [ "$r" -eq 10 ] || fail "kill at ${delay}s: allowed source got $r/10 replies while the daemon was down"
 
