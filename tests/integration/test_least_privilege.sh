@@ -15,6 +15,7 @@ source "$(dirname "$0")/daemon_lib.sh"
 command -v useradd >/dev/null || skip "useradd missing"
 command -v runuser >/dev/null || skip "runuser missing"
 command -v setpriv >/dev/null || skip "setpriv missing"
+command -v capsh >/dev/null || skip "capsh missing (libcap2-bin, scripts/setup.sh)"
 
 USER_X="rltp$$"
 useradd -r -M -N -s /usr/sbin/nologin "$USER_X"
