@@ -1,6 +1,7 @@
 # ratelimit: one entry point. All output goes to $(O) (default build/).
 #   make            set up dependencies (Debian 12), build BPF objects, skeletons, C++
 #   make test       build, then run every test through ctest
+#   make fuzz       run the libFuzzer harnesses longer (FUZZ_SECONDS each, default 600)
 #   make bench      benchmarks (see scripts/bench/)
 #   make soak       10-minute soak of the daemon (tests/integration/test_soak.sh; SOAK_SECONDS=600)
 #   sudo make demo  the lab demo
@@ -27,7 +28,7 @@ vpath %.bpf.c bpf tests/bpf/progs scripts/bench/progs
 
 .DELETE_ON_ERROR:
 .SECONDARY: $(BPF_OBJS)
-.PHONY: all setup bpf cxx test bench demo install clean sanitize soak
+.PHONY: all setup bpf cxx test bench demo install clean sanitize soak fuzz
 
 all: setup bpf cxx
 
@@ -52,6 +53,10 @@ cxx: bpf
 
 test: all
 	cd $(O) && ctest --output-on-failure --no-tests=error --timeout 600 $(CTEST_ARGS)
+
+FUZZ_SECONDS ?= 600
+fuzz: all
+	cd $(O) && RL_FUZZ_SECONDS=$(FUZZ_SECONDS) ctest -L fuzz --output-on-failure --timeout $$(( $(FUZZ_SECONDS) + 300 ))
 
 sanitize:
 	$(MAKE) O=build-sanitize SANITIZE=ON CMAKE_BUILD_TYPE=Debug test

@@ -257,6 +257,12 @@ __noinline int rl_tier_take(struct rl_tier_args *a)
 
 	st = bpf_map_lookup_elem(t.state_map, t.key);
 	if (!st) {
+		/* the penalty box outlives key state (state evicted by the LRU, or
+		 * discarded by --force-reset): an actively blocked key stays blocked
+		 * and needs no state, nor a charge to the admission meter */
+		b = bpf_map_lookup_elem(t.block_map, t.key);
+		if (b && a->now_ns < b->until_ns)
+			return RL_TIER_BLOCKED;
 		/* admission control: a refused packet never touches the LRU */
 		switch (rl_admit_new(a)) {
 		case RL_ADMIT_REFUSED:
@@ -268,6 +274,8 @@ __noinline int rl_tier_take(struct rl_tier_args *a)
 			pressure = 0;
 		}
 		rl_state_init(&fresh, t.m, t.gen, a->now_ns, start_empty | pressure);
+		if (b) /* expired entry: the check below removes it and emits BLOCK_END */
+			fresh.meta |= RL_ST_F_BLOCKED;
 		/* EEXIST: another CPU created it first, the lookup below finds theirs */
 		bpf_map_update_elem(t.state_map, t.key, &fresh, BPF_NOEXIST);
 		st = bpf_map_lookup_elem(t.state_map, t.key);
@@ -279,8 +287,13 @@ __noinline int rl_tier_take(struct rl_tier_args *a)
 		if (pressure)
 			rl_gcount(RL_GC_KEY_INSERT_EMPTY);
 	} else if (RL_ST_ALGO(st->meta) != t.m->algo || RL_ST_GEN(st->meta) != t.gen) {
-		/* the rule changed incompatibly: restart this key (racy, benign) */
+		/* the rule changed incompatibly: restart this key's meter (racy,
+		 * benign); its penalty-box entry, if any, stays authoritative */
+		__u32 blocked = st->meta & RL_ST_F_BLOCKED;
+
 		rl_state_init(st, t.m, t.gen, a->now_ns, start_empty);
+		if (blocked)
+			__sync_fetch_and_or(&st->meta, (__u32)RL_ST_F_BLOCKED);
 	}
 	st->seen = (__u32)(a->now_ns >> RL_SEEN_SHIFT);
 

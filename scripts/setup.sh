@@ -12,7 +12,8 @@ PKGS=(
   # lab, tests and benchmarks
   iproute2 iputils-ping netsniff-ng nftables iptables procps psmisc
   prometheus python3 python3-scapy python3-jsonschema jq curl systemd
-  util-linux passwd    # nsenter, unshare, runuser, useradd (daemon tests)
+  util-linux passwd    # nsenter, unshare, runuser, useradd, setpriv (daemon tests)
+  libcap2-bin          # capsh --decode (least-privilege test)
   ethtool              # bench: veth GRO/NAPI toggles
   libclang-rt-14-dev
 )

@@ -84,6 +84,17 @@ void Daemon::onRequest(ConnId conn, const Peer& peer, const Request& req) {
 
 void Daemon::onStreamEnd(ConnId conn) { subs_.erase(conn); }
 
+// streamData() may close a connection, and closing ends its subscription
+// (onStreamEnd erases it from subs_): loops that stream iterate over a copy
+// of the ids, never over subs_ itself (that was a use-after-free when a
+// client vanished mid-stream: tests/integration/test_fault_client_disconnect.sh).
+std::vector<ConnId> Daemon::subscribers() const {
+    std::vector<ConnId> ids;
+    ids.reserve(subs_.size());
+    for (const auto& e : subs_) ids.push_back(e.first);
+    return ids;
+}
+
 Daemon::CmdResult Daemon::cmdStatus() {
     Json ifs = Json::array();
     for (const auto& a : loader_->attachments())
@@ -600,7 +611,10 @@ void Daemon::pushStreams(uint64_t now) {
     std::optional<std::vector<rl_counter>> cells;
     std::optional<std::vector<uint64_t>> global;
     std::optional<std::map<std::string, TalkerSample>> talkers;
-    for (auto& [conn, s] : subs_) {
+    for (ConnId conn : subscribers()) {
+        auto it = subs_.find(conn);
+        if (it == subs_.end()) continue;
+        Subscription& s = it->second;
         if (s.kind == Subscription::Events || now < s.next_ns) continue;
         s.next_ns = now + s.interval_ns;
         Json data;
@@ -681,8 +695,12 @@ void Daemon::onEvent(const rl_event& ev) {
     RL_LOG_DEBUG("event %s rule %s %s/%u", eventName(ev.type), ruleName(ev.rule_id).c_str(), formatIp(a).c_str(),
                  ev.prefix_len);
     std::vector<ConnId> gone;
-    for (auto& [conn, s] : subs_)
-        if (s.kind == Subscription::Events && !server_->streamData(conn, s.id, data)) gone.push_back(conn);
+    for (ConnId conn : subscribers()) {
+        auto it = subs_.find(conn);
+        if (it != subs_.end() && it->second.kind == Subscription::Events &&
+            !server_->streamData(conn, it->second.id, data))
+            gone.push_back(conn);
+    }
     for (ConnId c : gone) subs_.erase(c);
 }
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -20,6 +21,7 @@
 
 #include "app/lockout.hpp"
 #include "stats/collector.hpp"
+#include "util/caps.hpp"
 #include "util/log.hpp"
 
 namespace ratelimit {
@@ -27,6 +29,7 @@ namespace {
 
 constexpr uint64_t kTickNs = 100'000'000;          // event loop timer: 100 ms
 constexpr uint64_t kTalkerSnapshotNs = 1'000'000'000;
+constexpr uint64_t kAttachCheckNs = 1'000'000'000;   // configured interfaces gone or back
 constexpr uint64_t kTalkerIdleNs = 60'000'000'000;      // talkers silent this long are deleted
 enum EpollTag : uint64_t { kTagSignal = 1, kTagTimer, kTagServer, kTagEvents };
 
@@ -566,6 +569,12 @@ int Daemon::run() {
         sd_notifyf(0, "STATUS=failed: %s", s.error().message().c_str());
         return 1;
     }
+    // Start-up needed more (CAP_PERFMON to load, CAP_SYS_ADMIN to mount bpffs,
+    // CAP_CHOWN for the socket group); from here on map updates and XDP
+    // attach/detach are all that is left: CAP_BPF + CAP_NET_ADMIN.
+    if (auto s = dropCapabilitiesExcept({CAP_BPF, CAP_NET_ADMIN}); !s)
+        RL_LOG_WARN("could not drop capabilities: %s", s.error().message().c_str());
+    RL_LOG_INFO("capabilities from now on: %s", capabilityNames("CapEff").c_str());
     sd_notify(0, "READY=1");
     notifyStatus();
     RL_LOG_INFO("ready: generation %lu, control socket %s", static_cast<unsigned long>(generation_),
@@ -622,9 +631,47 @@ void Daemon::onTimer() {
         next_watchdog_ns_ = now + watchdog_usec_ * 1000 / 2;
     }
     expireAcl();
+    if (now >= next_attach_check_ns_) {
+        next_attach_check_ns_ = now + kAttachCheckNs;
+        checkAttachments();
+    }
     if (now >= next_talker_ns_) snapshotTalkers();
     pushStreams(now);
     server_->tick();
+}
+
+// An interface that vanished and came back under its name (veth re-created,
+// driver reloaded) lost its XDP program with it: attach again. An interface
+// detached on purpose (`detach`) is no longer in the loader's list and stays
+// detached; one that now runs somebody else's program is left alone.
+void Daemon::checkAttachments() {
+    bool changed = false;
+    for (const auto& a : loader_->attachments()) {
+        if (a.attached) continue;
+        if (a.ifindex == 0) {
+            if (if_gone_.insert(a.name).second) {
+                RL_LOG_WARN("%s: interface gone; re-attaching when it returns", a.name.c_str());
+                changed = true;
+            }
+            continue;
+        }
+        if (a.prog_id != 0) {
+            if (if_gone_.insert(a.name).second)
+                RL_LOG_WARN("%s: runs another XDP program (id %u); not re-attaching", a.name.c_str(), a.prog_id);
+            continue;
+        }
+        auto r = loader_->attach(a.name, a.requested);
+        if (!r) {
+            if (if_gone_.insert(a.name).second)
+                RL_LOG_WARN("%s: re-attach failed: %s", a.name.c_str(), r.error().message().c_str());
+            continue;
+        }
+        if_gone_.erase(a.name);
+        RL_LOG_INFO("%s: re-attached %s (prog id %u, ifindex %d, %s mode) after the interface came back",
+                    a.name.c_str(), "rl_xdp", r->prog_id, r->ifindex, r->mode.c_str());
+        changed = true;
+    }
+    if (changed) notifyStatus();
 }
 
 void Daemon::expireAcl() {

@@ -107,6 +107,7 @@ private:
     void notifyStatus();
     uint64_t nowNs() const;
     void expireAcl();
+    void checkAttachments();
     void snapshotTalkers();
 
     CmdResult cmdStatus();
@@ -129,6 +130,7 @@ private:
                  const std::map<std::string, TalkerSample>& cur, uint64_t cur_ns, size_t n,
                  const std::string& sort) const;
     void pushStreams(uint64_t now);
+    std::vector<ConnId> subscribers() const;
     CmdResult applyRuntimeChange(const std::string& what);
 
     DaemonArgs args_;
@@ -161,6 +163,8 @@ private:
     std::map<std::string, uint64_t> talk_changed_ns_;   // last time a talker's count moved
     std::map<ConnId, Subscription> subs_;
     uint64_t events_seen_ = 0;
+    uint64_t next_attach_check_ns_ = 0;
+    std::set<std::string> if_gone_;              // configured interfaces seen missing (logged once)
 };
 
 }  // namespace ratelimit

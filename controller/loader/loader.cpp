@@ -5,6 +5,8 @@
 #include <linux/magic.h>
 #include <net/if.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -162,10 +164,24 @@ Status Loader::openAndLoad() {
         return sysError("bpf_map__set_max_entries");
 
     if (auto s = ensureBpffs(opts_.pin_path); !s) return s;
+    // One daemon per pin dir: an exclusive flock on the directory, held for
+    // the Loader's life (the kernel drops it when the process dies, kill -9
+    // included). Taken before any pinned map is touched.
+    pin_lock_.reset(open(opts_.pin_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!pin_lock_.valid()) return sysError("open", opts_.pin_path);
+    if (flock(pin_lock_.get(), LOCK_EX | LOCK_NB) != 0)
+        return errno == EWOULDBLOCK
+                   ? invalid("pin path", opts_.pin_path + " is in use by another running ratelimitd " +
+                                             "(one daemon per pin directory; stop it first)")
+                   : sysError("flock", opts_.pin_path);
     if (auto s = preparePins(); !s) return s;
 
     if (int err = rlskel::ratelimit::load(skel_->obj); err)
-        return Error{-err, "load BPF program", "ratelimit (see libbpf messages above)"};
+        return Error{-err, "load BPF program",
+                     std::string("ratelimit (see libbpf messages above)") +
+                         (err == -EPERM || err == -EACCES
+                              ? "; loading needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN"
+                              : "")};
 
     // Pin every map we created (reused maps are pinned already).
     bpf_map* map;
@@ -290,6 +306,22 @@ Result<int> Loader::ourProgFd(uint32_t id) {
     if (std::strcmp(info->name, kProgName) != 0)
         return Error{EEXIST, "inspect attached program",
                      "XDP program '" + std::string(info->name) + "' (id " + std::to_string(id) + ") is not ours"};
+    // An rl_xdp whose maps are not the ones pinned here belongs to another
+    // instance (another pin dir), whose daemon may be running: never take it over.
+    __u32 map_ids[64] = {};
+    bpf_prog_info mi{};
+    __u32 len = sizeof(mi);
+    mi.nr_map_ids = 64;
+    mi.map_ids = reinterpret_cast<__u64>(map_ids);
+    auto cfg = mapInfo(bpf_map__fd(skel_->obj->maps.rl_cfg));
+    if (bpf_obj_get_info_by_fd(fd.get(), &mi, &len) != 0 || !cfg) return sysError("bpf_obj_get_info_by_fd prog");
+    bool shares = false;
+    for (__u32 i = 0; i < mi.nr_map_ids && i < 64; ++i) shares |= map_ids[i] == cfg->id;
+    if (!shares)
+        return Error{EBUSY, "inspect attached program",
+                     std::string(kProgName) + " (id " + std::to_string(id) +
+                         ") belongs to another ratelimitd instance (its maps are not those pinned at " +
+                         opts_.pin_path + "); stop that daemon or detach it first"};
     return fd.release();
 }
 

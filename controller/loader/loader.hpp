@@ -81,6 +81,7 @@ private:
     Result<int> ourProgFd(uint32_t id);
 
     LoaderOptions opts_;
+    UniqueFd pin_lock_;   // flock(LOCK_EX) on the pin dir: one daemon per pin dir
     struct Skel;
     std::unique_ptr<Skel> skel_;
     MapFds fds_;

@@ -371,6 +371,16 @@ bool XdpFixture::talker(const std::string& addr, rl_talker* out) const {
     return true;
 }
 
+bool XdpFixture::deleteState4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen) {
+    auto a = parseAddr(addr);
+    rl_key4 k{};
+    std::memcpy(&k.addr, a.data(), 4);
+    k.rule_id = rule;
+    k.tier = tier;
+    k.prefix_len = plen;
+    return bpf_map_delete_elem(bpf_map__fd(skel_->maps.rl_state4), &k) == 0;
+}
+
 bool XdpFixture::block4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen,
                         rl_block* out) const {
     auto a = parseAddr(addr);

@@ -94,6 +94,8 @@ protected:
     bool talker(const std::string& addr, rl_talker* out) const;
     bool block4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen, rl_block* out) const;
     rl_admit_state admitState(uint32_t rule) const;  // rl_admit[rule]
+    // Removes a key's meter state (as an LRU eviction or a discarded pinned map would).
+    bool deleteState4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen);
 
     // Events received from the ring buffer since the last call (drains it).
     std::vector<rl_event> events();
