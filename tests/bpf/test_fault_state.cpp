@@ -24,14 +24,19 @@ TEST_F(XdpFixture, PenaltyBoxOutlivesKeyState) {
     rl_block b{};
     ASSERT_TRUE(block4("198.18.0.9", 1, 0, 32, &b));
 
+    // the state is gone: the packet is still dropped as blocked, and a
+    // blocked key gets no new state (nor an admission charge) until the
+    // block expires
+    ASSERT_TRUE(deleteState4("198.18.0.9", 1, 0, 32));
     for (int round = 0; round < 3; round++) {
-        SCOPED_TRACE("state removed, round " + std::to_string(round));
-        ASSERT_TRUE(deleteState4("198.18.0.9", 1, 0, 32));
+        SCOPED_TRACE("state removed, packet " + std::to_string(round));
         auto before = counters({1});
         EXPECT_EQ(run(f), XDP_DROP);
         auto d = counters({1}) - before;
         EXPECT_EQ(d.packets(1, RL_REASON_DROP_BLOCKED), 1u);
-        EXPECT_EQ(d.g(RL_GC_KEY_INSERT), 1u) << "a new state entry was created";
+        EXPECT_EQ(d.g(RL_GC_KEY_INSERT), 0u) << "no state is created for a blocked key";
+        rl_state st{};
+        EXPECT_FALSE(state4("198.18.0.9", 1, 0, 32, &st));
         EXPECT_TRUE(block4("198.18.0.9", 1, 0, 32, &b)) << "the block entry stays until it expires";
     }
     // another key of the same rule is not affected

@@ -13,7 +13,7 @@
 #     window edges, by at most ~1.1 scrape intervals at each end, so
 #     exact <= increase <= exact * W / (W - 2.2 * scrape interval);
 # then every dashboard panel query (variables substituted) must parse and return
-# data, and detaching the program behind the daemon's back must show up as
+# data, and replacing the program behind the daemon's back must show up as
 # ratelimit_program_attached == 0 and a pending RatelimitProgramDetached alert.
 # Args: <build dir> <source dir>. Exit 77 = skipped (reason printed).
 RL_TEST_NAME=metrics
@@ -208,15 +208,20 @@ done < <(jq -r '.. | objects | select(has("expr")) | .expr' "$SRC/deploy/grafana
 [ "$n" -gt 0 ] || fail "no panel queries found in the dashboard"
 ok "all $n dashboard queries parse and return data"
 
-# --- detached behind the daemon's back: metric 0, alert pending (for: 1m)
-ip -n "$NS_D" link set dev "$IF_D" xdp off 2>/dev/null || ip -n "$NS_D" link set dev "$IF_D" xdpgeneric off
+# --- replaced behind the daemon's back by another XDP program: metric 0, alert
+# pending (for: 1m). (A plain `xdp off` is undone by the daemon, which
+# re-attaches a configured interface within a second; another program it
+# leaves alone.)
+ip -force -n "$NS_D" link set dev "$IF_D" xdp obj "$BUILD/bpf/xdp_drop.bpf.o" sec xdp 2>/dev/null ||
+    ip -force -n "$NS_D" link set dev "$IF_D" xdpgeneric obj "$BUILD/bpf/xdp_drop.bpf.o" sec xdp ||
+    fail "could not replace the program on $IF_D"
 wait_for "ratelimit_program_attached == 0" 30 prom_equals "ratelimit_program_attached{interface=\"$IF_D\"}" 0
 alert_pending() {
     in_d curl -s "http://127.0.0.1:$PPORT/api/v1/alerts" |
         jq -e --arg i "$IF_D" '.data.alerts[] | select(.labels.alertname=="RatelimitProgramDetached" and .labels.interface==$i and (.state=="pending" or .state=="firing"))' >/dev/null
 }
 wait_for "RatelimitProgramDetached pending" 30 alert_pending
-ok "external detach seen: ratelimit_program_attached=0, RatelimitProgramDetached pending"
+ok "external replacement seen: ratelimit_program_attached=0, RatelimitProgramDetached pending"
 
 errs=$(scrape | awk '/^ratelimit_scrape_errors_total /{print $2}')
 [ "$errs" = 0 ] || fail "ratelimit_scrape_errors_total = $errs"
