@@ -88,7 +88,9 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:$MPORT']
 YAML
-in_d "$PROMETHEUS" --config.file="$WORK/prom/prometheus.yml" --storage.tsdb.path="$WORK/prom/tsdb" \
+# nsenter directly, not through the in_d function: a backgrounded function
+# runs in a subshell, and $! would be that subshell rather than Prometheus
+nsenter --net="/run/netns/$NS_D" "$PROMETHEUS" --config.file="$WORK/prom/prometheus.yml" --storage.tsdb.path="$WORK/prom/tsdb" \
     --web.listen-address="127.0.0.1:$PPORT" --log.level=warn >"$WORK/prometheus.log" 2>&1 &
 PROM_PID=$!
 EXTRA_CLEANUP+=("kill $PROM_PID 2>/dev/null; wait $PROM_PID 2>/dev/null")
