@@ -66,6 +66,25 @@ make_netns() {
 }
 
 # start_daemon CONFIG [extra args...]: runs ratelimitd in NS_D, waits for the socket.
+# The lab rule of the fault tests: source $ADDR_S2 limited to 2/s, burst 2,
+# and blocked for 10 minutes once it exceeds; everything else allowed.
+# Writes $CFG.
+write_block_config() {
+    CFG="$WORK/ratelimit.yaml"
+    cat >"$CFG" <<YAML
+version: 1
+defaults:
+  action: allow
+rules:
+  - name: lab
+    sources: [$ADDR_S2/32]
+    rate: 2/s
+    burst: 2
+    on_exceed: block
+    block_for: 10m
+YAML
+}
+
 start_daemon() {
     local cfg=$1
     shift

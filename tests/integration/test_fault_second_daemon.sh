@@ -8,19 +8,7 @@ RL_TEST_NAME=fault-second
 source "$(dirname "$0")/daemon_lib.sh"
 
 make_netns
-CFG="$WORK/ratelimit.yaml"
-cat >"$CFG" <<YAML
-version: 1
-defaults:
-  action: allow
-rules:
-  - name: lab
-    sources: [$ADDR_S2/32]
-    rate: 2/s
-    burst: 2
-    on_exceed: block
-    block_for: 10m
-YAML
+write_block_config
 start_daemon "$CFG"
 prog=$(rlr status | jq -r .prog_id)
 r=$(pings $ADDR_S2 20)

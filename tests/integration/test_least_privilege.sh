@@ -22,19 +22,7 @@ useradd -r -M -N -s /usr/sbin/nologin "$USER_X"
 EXTRA_CLEANUP=("userdel $USER_X" "${EXTRA_CLEANUP[@]}")
 
 make_netns
-CFG="$WORK/ratelimit.yaml"
-cat >"$CFG" <<YAML
-version: 1
-defaults:
-  action: allow
-rules:
-  - name: lab
-    sources: [$ADDR_S2/32]
-    rate: 2/s
-    burst: 2
-    on_exceed: block
-    block_for: 10m
-YAML
+write_block_config
 as_user() { runuser -u "$USER_X" -- python3 "$CLIENT" "$SOCK" "$@"; }
 
 # --- (1) socket permissions and peer credentials
