@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "app/lockout.hpp"
+#include "app/views.hpp"
 #include "stats/collector.hpp"
 #include "util/caps.hpp"
 #include "util/log.hpp"
@@ -704,7 +705,7 @@ void Daemon::snapshotTalkers() {
     talk_cur_.clear();
     std::map<std::string, uint64_t> changed;
     for (auto& s : *t) {
-        std::string k(reinterpret_cast<const char*>(&s.key), sizeof(s.key));
+        std::string k = views::keyOf(s.key);
         auto prev = talk_prev_.find(k);
         auto since = talk_changed_ns_.find(k);
         bool moved = prev == talk_prev_.end() || prev->second.packets != s.packets;
