@@ -373,6 +373,7 @@ struct CostOptions {
     uint64_t min_repeat = 2000000;
     bool cold = true;
     bool two_tier = true;
+    std::string meters;  // comma-separated meter names; empty = all
 };
 
 class CostBench {
@@ -521,7 +522,11 @@ void runCost(const CostOptions& o) {
         if (int err = gcra_min__load(g.get())) fail("gcra_min__load", -err);
         bench.warm({"gcra_min", "gcra", "-", bpf_program__fd(g->progs.gcra_min)});
     }
-    const Meter meters[] = {Meter::TokenBucket, Meter::Gcra, Meter::Sliding, Meter::Fixed};
+    std::vector<Meter> meters;
+    for (Meter m : {Meter::TokenBucket, Meter::Gcra, Meter::Sliding, Meter::Fixed})
+        if (o.meters.empty() || ("," + o.meters + ",").find(std::string(",") + meterName(m) + ",") != std::string::npos)
+            meters.push_back(m);
+    if (meters.empty()) fail("--meters: no known meter in '" + o.meters + "' (token_bucket, gcra, sliding_window, fixed_window)", 0);
     const rl_config cfg = defaultRuntimeConfig();
     for (bool two : {false, true}) {
         if (two && !o.two_tier) continue;
@@ -767,6 +772,7 @@ int realMain(int argc, char** argv) {
         o.min_repeat = std::stoull(get("min-repeat", "2000000"));
         o.cold = !opt.count("no-cold");
         o.two_tier = !opt.count("no-2tier");
+        o.meters = get("meters");
         runCost(o);
     } else if (cmd == "mem") {
         runMem();
