@@ -40,6 +40,7 @@ struct rl_tier_args {
 	__u8 saddr6[16];
 	__u8 key_addr[16];  /* filled by rl_tier_take: the key's masked address */
 	__u64 block_ns;     /* the rule's block duration (RL_EXCEED_BLOCK) */
+	__u64 ready_ns;     /* set by rl_tier_take on EXCEED/BLOCKED: refused until then (0: unknown) */
 };
 
 __noinline int rl_emit(const struct rl_tier_args *a, __u32 type, __u32 reason, __u64 until_ns)
@@ -168,7 +169,7 @@ __noinline int rl_admit_new(struct rl_tier_args *a)
 	s = bpf_map_lookup_elem(&rl_admit, &rid);
 	if (!rule || !s || rule->admit.algo == RL_ALGO_NONE)
 		a->admit = RL_ADMIT_YES;
-	else if (!rl_meter_take(&rule->admit, &s->admit, a->now_ns, a->bytes))
+	else if (!rl_meter_take(&rule->admit, &s->admit, a->now_ns, a->bytes, NULL))
 		a->admit = RL_ADMIT_REFUSED;
 	else if (rl_meter_pressure(&rule->admit, &s->admit, a->now_ns))
 		a->admit = RL_ADMIT_PRESSURE;
@@ -229,6 +230,9 @@ static __always_inline void rl_tier_exceeded(struct rl_tier_args *a, struct rl_t
 			a->on_exceed == RL_EXCEED_MONITOR ? RL_REASON_SHADOW_RATE : RL_REASON_DROP_RATE, 0);
 	if (a->on_exceed != RL_EXCEED_BLOCK)
 		return;
+	/* this packet counts as `rate`, the next ones as `blocked`: let the next
+	 * one, which finds the block, fill the refusal cache */
+	a->ready_ns = 0;
 	b.until_ns = a->now_ns + a->block_ns;
 	b.since_ns = a->now_ns;
 	if (bpf_map_update_elem(t->block_map, t->key, &b, BPF_ANY)) {
@@ -261,8 +265,10 @@ __noinline int rl_tier_take(struct rl_tier_args *a)
 		 * discarded by --force-reset): an actively blocked key stays blocked
 		 * and needs no state, nor a charge to the admission meter */
 		b = bpf_map_lookup_elem(t.block_map, t.key);
-		if (b && a->now_ns < b->until_ns)
+		if (b && a->now_ns < b->until_ns) {
+			a->ready_ns = b->until_ns;
 			return RL_TIER_BLOCKED;
+		}
 		/* admission control: a refused packet never touches the LRU */
 		switch (rl_admit_new(a)) {
 		case RL_ADMIT_REFUSED:
@@ -299,14 +305,16 @@ __noinline int rl_tier_take(struct rl_tier_args *a)
 
 	if (st->meta & RL_ST_F_BLOCKED) {
 		b = bpf_map_lookup_elem(t.block_map, t.key);
-		if (b && a->now_ns < b->until_ns)
+		if (b && a->now_ns < b->until_ns) {
+			a->ready_ns = b->until_ns;
 			return RL_TIER_BLOCKED;
+		}
 		if (b)
 			bpf_map_delete_elem(t.block_map, t.key);
 		__sync_fetch_and_and(&st->meta, ~(__u32)RL_ST_F_BLOCKED);
 		rl_emit(a, RL_EV_BLOCK_END, RL_REASON_DROP_BLOCKED, 0);
 	}
-	if (!rl_meter_take(t.m, st, a->now_ns, a->bytes)) {
+	if (!rl_meter_take(t.m, st, a->now_ns, a->bytes, &a->ready_ns)) {
 		rl_tier_exceeded(a, &t, st);
 		return RL_TIER_EXCEED;
 	}
@@ -332,9 +340,17 @@ __noinline int rl_tier_refund(struct rl_tier_args *a)
 	return 0;
 }
 
-/* First candidate whose protocol/port narrowing matches; RL_RULE_DEFAULT if none. */
+/* rl_classify's result: the rule id, plus this if protocol/port narrowing was looked at */
+#define RL_CLS_F_PORTS (1u << 31)
+
+/*
+ * First candidate whose protocol/port narrowing matches; RL_RULE_DEFAULT if
+ * none. RL_CLS_F_PORTS is set if a candidate looked at had narrowing (the
+ * result depends on the packet's protocol and port, not only its source).
+ */
 __noinline __u32 rl_classify(const struct rl_pkt *p)
 {
+	__u32 ports = 0;
 	struct rl_match_set *set;
 	__u32 i;
 
@@ -357,14 +373,16 @@ __noinline __u32 rl_classify(const struct rl_pkt *p)
 
 		if (i >= set->count)
 			break;
+		if (m->flags & (RL_RULE_F_PROTO | RL_RULE_F_PORTS))
+			ports = RL_CLS_F_PORTS;
 		if ((m->flags & RL_RULE_F_PROTO) && m->proto != p->l4proto)
 			continue;
 		if ((m->flags & RL_RULE_F_PORTS) && (p->dport < m->port_lo || p->dport > m->port_hi))
 			continue;
 		if (m->rule_id < RL_MAX_RULES)
-			return m->rule_id;
+			return m->rule_id | ports;
 	}
-	return RL_RULE_DEFAULT;
+	return RL_RULE_DEFAULT | ports;
 }
 
 /* 1 if an override installed by a controller blocks this source right now. */
@@ -422,7 +440,7 @@ static __always_inline int rl_limit(const struct rl_rule *r, struct rl_tier_args
 		/* unknown.algo NONE: no allowance (abi.h) */
 		adm = bpf_map_lookup_elem(&rl_admit, &rid);
 		if (!adm || r->unknown.algo == RL_ALGO_NONE ||
-		    !rl_meter_take(&r->unknown, &adm->unknown, a->now_ns, a->bytes)) {
+		    !rl_meter_take(&r->unknown, &adm->unknown, a->now_ns, a->bytes, NULL)) {
 			adm = NULL;
 			ret = RL_OUT_UNKNOWN;
 		}
@@ -430,7 +448,7 @@ static __always_inline int rl_limit(const struct rl_rule *r, struct rl_tier_args
 	if (ret == RL_OUT_PASS && r->has_global) {
 		struct rl_state *g = bpf_map_lookup_elem(&rl_global, &rid);
 
-		if (g && !rl_meter_take(&r->global, g, a->now_ns, a->bytes)) {
+		if (g && !rl_meter_take(&r->global, g, a->now_ns, a->bytes, NULL)) {
 			ret = RL_OUT_GLOBAL;
 		}
 	}
@@ -449,18 +467,128 @@ static __always_inline int rl_limit(const struct rl_rule *r, struct rl_tier_args
 	return ret;
 }
 
+/*
+ * 1 in 2^shift packets: a multiplicative (Fibonacci) hash of the clock and the
+ * source, whose top `shift` bits are all zero with probability 2^-shift. No
+ * helper call (bpf_get_prandom_u32) on the fast path.
+ */
+static __always_inline int rl_sampled(__u32 shift, __u64 now_ns, __u32 salt)
+{
+	__u64 h = (now_ns ^ salt) * 0x9E3779B97F4A7C15ull;
+
+	if (!shift)
+		return 0;
+	return (h >> (64 - (shift > 31 ? 31 : shift))) == 0;
+}
+
+/*
+ * Counts a sampled packet for `top` in rl_talkers (per-CPU LRU, exact source).
+ * A global function: its stack is not part of the metering call chain.
+ */
+__noinline int rl_talk_sampled(const struct rl_tier_args *a, __u32 rule_id, __u32 drop)
+{
+	struct rl_talker_key k = {};
+	struct rl_talker *t, fresh = {};
+
+	if (!a)
+		return 0;
+	k.family = a->family;
+	if (a->family == 4)
+		__builtin_memcpy(k.addr, &a->saddr4, 4);
+	else
+		__builtin_memcpy(k.addr, a->saddr6, 16);
+	t = bpf_map_lookup_elem(&rl_talkers, &k);
+	if (!t) {
+		fresh.rule_id = rule_id;
+		bpf_map_update_elem(&rl_talkers, &k, &fresh, BPF_NOEXIST);
+		t = bpf_map_lookup_elem(&rl_talkers, &k);
+		if (!t)
+			return 0;
+	}
+	t->packets++;
+	t->bytes += a->bytes;
+	t->dropped += drop;
+	t->rule_id = rule_id;
+	return 0;
+}
+
+static __always_inline void rl_talk(__u32 shift, const struct rl_tier_args *a, __u64 k0,
+				    __u64 k1, __u32 rule_id, int drop)
+{
+	if (rl_sampled(shift, a->now_ns, (__u32)(k0 ^ k1)))
+		rl_talk_sampled(a, rule_id, drop);
+}
+
 static __always_inline int rl_verdict(__u32 rule_id, __u32 reason, __u64 bytes, int drop)
 {
 	rl_count(rule_id, reason, bytes);
 	return drop ? XDP_DROP : XDP_PASS;
 }
 
-/* Verdict for an IP packet that reached a rule: counted and sampled for `top`. */
-static __always_inline int rl_ip_verdict(const struct rl_config *cfg, const struct rl_talker_key *tk,
-					 __u32 rule_id, __u32 reason, __u64 bytes, int drop)
+/*
+ * The reason and verdict for a packet that reached a limit rule, from the
+ * outcome of rl_limit. Monitor (shadow) rules pass what they would have
+ * dropped, under the shadow_* reason.
+ */
+static __always_inline __u32 rl_limit_reason(const struct rl_config *cfg, int out, int monitor,
+					     int *drop)
 {
-	rl_talk(cfg->talker_shift, tk, rule_id, bytes, drop);
-	return rl_verdict(rule_id, reason, bytes, drop);
+	__u32 reason;
+
+	switch (out) {
+	case RL_OUT_PASS:
+		*drop = 0;
+		return RL_REASON_PASS;
+	case RL_OUT_BLOCKED:
+		*drop = 1;
+		return RL_REASON_DROP_BLOCKED;
+	case RL_OUT_STATE_FULL:
+		*drop = cfg->state_full_verdict == RL_VERDICT_DROP;
+		return RL_REASON_STATE_FULL;
+	case RL_OUT_UNKNOWN:
+		reason = monitor ? RL_REASON_SHADOW_UNKNOWN : RL_REASON_DROP_UNKNOWN;
+		break;
+	case RL_OUT_GLOBAL:
+		reason = monitor ? RL_REASON_SHADOW_GLOBAL : RL_REASON_DROP_GLOBAL;
+		break;
+	default: /* RL_OUT_RATE: rl_tier_take raised LIMIT_START / blocked the key */
+		reason = monitor ? RL_REASON_SHADOW_RATE : RL_REASON_DROP_RATE;
+		break;
+	}
+	*drop = !monitor;
+	return reason;
+}
+
+/* Slot of a source in rl_dcache: Fibonacci hash of its folded 64-bit words. */
+static __always_inline __u32 rl_dc_slot(__u64 k0, __u64 k1)
+{
+	return (__u32)(((k0 ^ k1) * 0x9E3779B97F4A7C15ull) >> (64 - RL_DCACHE_BITS));
+}
+
+/* Does the refusal-cache entry hold this packet's source, and still apply? */
+static __always_inline int rl_dc_hit(const struct rl_dcache *dc, const struct rl_config *cfg,
+				     const struct rl_pkt *p, __u64 k0, __u64 k1, __u64 now_ns)
+{
+	return now_ns < dc->until_ns && dc->addr[0] == k0 && dc->addr[1] == k1 &&
+	       dc->family == p->family && dc->generation == (__u32)cfg->generation &&
+	       (!(dc->flags & RL_DC_F_PORTS) ||
+		(dc->l4proto == p->l4proto && dc->dport == p->dport));
+}
+
+static __always_inline void rl_dc_fill(struct rl_dcache *dc, const struct rl_config *cfg,
+				       const struct rl_pkt *p, __u64 k0, __u64 k1, __u64 until_ns,
+				       __u32 cls, __u32 reason)
+{
+	dc->addr[0] = k0;
+	dc->addr[1] = k1;
+	dc->until_ns = until_ns;
+	dc->generation = (__u32)cfg->generation;
+	dc->rule_id = cls & ~RL_CLS_F_PORTS;
+	dc->family = p->family;
+	dc->reason = reason;
+	dc->dport = p->dport;
+	dc->l4proto = p->l4proto;
+	dc->flags = (cls & RL_CLS_F_PORTS) ? RL_DC_F_PORTS : 0;
 }
 
 SEC("xdp")
@@ -471,9 +599,10 @@ int rl_xdp(struct xdp_md *ctx)
 	const struct rl_config *cfg;
 	const struct rl_rule *rule;
 	struct rl_pkt pkt = {};
-	struct rl_talker_key tk = {};
-	__u32 zero = 0, rule_id;
-	int ret, monitor;
+	struct rl_dcache *dc = NULL;
+	__u32 zero = 0, rule_id, reason, cls, slot;
+	__u64 k0, k1;
+	int ret, drop, out;
 
 	cfg = bpf_map_lookup_elem(&rl_cfg, &zero);
 	if (!cfg)
@@ -492,52 +621,57 @@ int rl_xdp(struct xdp_md *ctx)
 	a.family = pkt.family;
 	a.saddr4 = pkt.saddr4;
 	__builtin_memcpy(a.saddr6, pkt.saddr6, sizeof(a.saddr6));
-	tk.family = pkt.family;
-	if (pkt.family == 4)
-		__builtin_memcpy(tk.addr, &pkt.saddr4, 4);
-	else
-		__builtin_memcpy(tk.addr, pkt.saddr6, 16);
+	if (pkt.family == 4) {
+		k0 = pkt.saddr4;
+		k1 = 0;
+	} else {
+		__builtin_memcpy(&k0, pkt.saddr6, 8);
+		__builtin_memcpy(&k1, pkt.saddr6 + 8, 8);
+	}
 
-	rule_id = rl_classify(&pkt);
+	/* a source refused a moment ago is refused again, until its meter is ready */
+	if (!(cfg->flags & RL_CFG_F_NO_DCACHE)) {
+		slot = rl_dc_slot(k0, k1);
+		dc = bpf_map_lookup_elem(&rl_dcache, &slot);
+		if (dc && rl_dc_hit(dc, cfg, &pkt, k0, k1, a.now_ns)) {
+			rule_id = dc->rule_id;
+			reason = dc->reason;
+			drop = reason == RL_REASON_DROP_RATE || reason == RL_REASON_DROP_BLOCKED;
+			rl_gcount(RL_GC_DCACHE_HIT);
+			if (rl_override_blocks(cfg, &pkt, a.now_ns)) {
+				reason = RL_REASON_OVERRIDE_BLOCK;
+				drop = 1;
+			}
+			goto verdict;
+		}
+	}
+
+	cls = rl_classify(&pkt);
+	rule_id = cls & ~RL_CLS_F_PORTS;
 	rule = bpf_map_lookup_elem(&rl_rules, &rule_id);
 	if (!rule)
 		return rl_verdict(RL_RULE_NONE, RL_REASON_ALLOW, a.bytes, 0);
 	a.rule_id = rule_id;
 
-	if (rl_override_blocks(cfg, &pkt, a.now_ns))
-		return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_OVERRIDE_BLOCK, a.bytes, 1);
-
-	switch (rule->action) {
-	case RL_ACT_LIMIT:
-		break;
-	case RL_ACT_DENY:
-		return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_DROP_DENY, a.bytes, 1);
-	default: /* RL_ACT_ALLOW */
-		return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_ALLOW, a.bytes, 0);
+	if (rl_override_blocks(cfg, &pkt, a.now_ns)) {
+		reason = RL_REASON_OVERRIDE_BLOCK;
+		drop = 1;
+	} else if (rule->action == RL_ACT_LIMIT) {
+		a.on_exceed = rule->on_exceed;
+		a.block_ns = rule->block_ns;
+		out = rl_limit(rule, &a);
+		reason = rl_limit_reason(cfg, out, rule->on_exceed == RL_EXCEED_MONITOR, &drop);
+		if (dc && (out == RL_OUT_RATE || out == RL_OUT_BLOCKED) && a.ready_ns > a.now_ns)
+			rl_dc_fill(dc, cfg, &pkt, k0, k1, a.ready_ns, cls, reason);
+	} else if (rule->action == RL_ACT_DENY) {
+		reason = RL_REASON_DROP_DENY;
+		drop = 1;
+	} else { /* RL_ACT_ALLOW */
+		reason = RL_REASON_ALLOW;
+		drop = 0;
 	}
-
-	monitor = rule->on_exceed == RL_EXCEED_MONITOR;
-	a.on_exceed = rule->on_exceed;
-	a.block_ns = rule->block_ns;
-	switch (rl_limit(rule, &a)) {
-	case RL_OUT_PASS:
-		return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_PASS, a.bytes, 0);
-	case RL_OUT_BLOCKED:
-		return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_DROP_BLOCKED, a.bytes, 1);
-	case RL_OUT_STATE_FULL:
-		return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_STATE_FULL, a.bytes,
-				  cfg->state_full_verdict == RL_VERDICT_DROP);
-	case RL_OUT_UNKNOWN:
-		if (monitor)
-			return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_SHADOW_UNKNOWN, a.bytes, 0);
-		return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_DROP_UNKNOWN, a.bytes, 1);
-	case RL_OUT_GLOBAL:
-		if (monitor)
-			return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_SHADOW_GLOBAL, a.bytes, 0);
-		return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_DROP_GLOBAL, a.bytes, 1);
-	default: /* RL_OUT_RATE: rl_tier_take raised LIMIT_START / blocked the key */
-		if (monitor)
-			return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_SHADOW_RATE, a.bytes, 0);
-		return rl_ip_verdict(cfg, &tk, rule_id, RL_REASON_DROP_RATE, a.bytes, 1);
-	}
+verdict:
+	/* one exit for every IP packet that reached a rule: sampled for `top`, counted */
+	rl_talk(cfg->talker_shift, &a, k0, k1, rule_id, drop);
+	return rl_verdict(rule_id, reason, a.bytes, drop);
 }

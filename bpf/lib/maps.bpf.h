@@ -147,6 +147,14 @@ struct {
 	__type(value, struct rl_talker);
 } rl_talkers SEC(".maps");
 
+/* Refusal cache (abi.h): per CPU, direct-mapped, not state (never pinned). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, RL_DCACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct rl_dcache);
+} rl_dcache SEC(".maps");
+
 /* Event rate limiter state, per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -30,20 +30,28 @@
 #define RL_METER_CONFORM 1
 #define RL_METER_EXCEED 0
 
-/* One virtual-time word: take `cost_q` if it conforms. */
-static __always_inline int rl_vt_take(__u64 *word, __u64 now_q, __u64 cost_q, __u64 limit_q)
+/*
+ * One virtual-time word: take `cost_q` if it conforms. On refusal, *ready_q
+ * is when a packet of cost ready_cost_q could conform (rl_vt_ready_q), from
+ * the TAT that refused; 0 if unknown (CAS retries exhausted).
+ */
+static __always_inline int rl_vt_take(__u64 *word, __u64 now_q, __u64 cost_q, __u64 limit_q,
+				      __u64 ready_cost_q, __u64 *ready_q)
 {
 	int i;
 
 	for (i = 0; i < RL_CAS_RETRIES; i++) {
 		__u64 old = *(volatile __u64 *)word, next;
 
-		if (!rl_vt_conform(old, now_q, cost_q, limit_q, &next))
+		if (!rl_vt_conform(old, now_q, cost_q, limit_q, &next)) {
+			*ready_q = rl_vt_ready_q(old, ready_cost_q, limit_q);
 			return RL_METER_EXCEED;
+		}
 		if (__sync_val_compare_and_swap(word, old, next) == old)
 			return RL_METER_CONFORM;
 	}
 	rl_gcount(RL_GC_CAS_EXHAUSTED);
+	*ready_q = 0;
 	return RL_METER_EXCEED;
 }
 
@@ -53,7 +61,7 @@ static __always_inline void rl_vt_refund(__u64 *word, __u64 cost_q)
 }
 
 static __always_inline int rl_window_take(const struct rl_meter *m, struct rl_state *st,
-					  __u64 now_ns)
+					  __u64 now_ns, __u64 *ready_ns)
 {
 	__u64 start = *(volatile __u64 *)&st->w[0], new_start;
 	__u64 counts = *(volatile __u64 *)&st->w[1];
@@ -69,12 +77,15 @@ static __always_inline int rl_window_take(const struct rl_meter *m, struct rl_st
 		__u64 old = *(volatile __u64 *)&st->w[1];
 		__u64 s = *(volatile __u64 *)&st->w[0];
 
-		if (!rl_window_admits(m, s, old, now_ns))
+		if (!rl_window_admits(m, s, old, now_ns)) {
+			*ready_ns = rl_window_ready_ns(m, s, old);
 			return RL_METER_EXCEED;
+		}
 		if (__sync_val_compare_and_swap(&st->w[1], old, old + 1) == old)
 			return RL_METER_CONFORM;
 	}
 	rl_gcount(RL_GC_CAS_EXHAUSTED);
+	*ready_ns = 0;
 	return RL_METER_EXCEED;
 }
 
@@ -92,40 +103,60 @@ static __always_inline void rl_window_refund(struct rl_state *st)
 	}
 }
 
+/* q units -> ns, rounded up; 0 stays "unknown", never stays never (0). */
+static __always_inline __u64 rl_ready_ns(__u64 ready_q)
+{
+	if (ready_q == ~0ull)
+		return 0;
+	return (ready_q >> RL_TIME_SHIFT) + !!(ready_q & ((1ull << RL_TIME_SHIFT) - 1));
+}
+
 /*
  * Charge one packet of `bytes` to a meter. A global function: the verifier
  * checks it once, not once per tier and family at every call site.
+ * On refusal, if ready_ns is given: a time before which no packet of this
+ * key (of any size) conforms, for the refusal cache; 0 = unknown.
  */
 __noinline int rl_meter_take(const struct rl_meter *m, struct rl_state *st, __u64 now_ns,
-			     __u64 bytes)
+			     __u64 bytes, __u64 *ready_ns)
 {
-	__u64 now_q = rl_now_q(now_ns);
+	__u64 now_q = rl_now_q(now_ns), ready_q = 0, ready = 0;
+	int ok = RL_METER_CONFORM;
 
 	if (!m || !st)
 		return RL_METER_EXCEED;
 
 	switch (m->algo) {
 	case RL_ALGO_GCRA:
-		return rl_vt_take(&st->w[0], now_q, rl_gcra_t_q(m), m->limit_q[0]);
+		ok = rl_vt_take(&st->w[0], now_q, rl_gcra_t_q(m), m->limit_q[0], rl_gcra_t_q(m),
+				&ready_q);
+		ready = rl_ready_ns(ready_q);
+		break;
 	case RL_ALGO_TOKEN_BUCKET:
+		/* the byte dimension's ready time is for the smallest packet (1 byte) */
 		if (rl_tb_dim_on(m, RL_TB_DIM_PKTS) &&
 		    !rl_vt_take(&st->w[0], now_q, rl_tb_cost_q(m, RL_TB_DIM_PKTS, bytes),
-				m->limit_q[0]))
-			return RL_METER_EXCEED;
-		if (rl_tb_dim_on(m, RL_TB_DIM_BYTES) &&
-		    !rl_vt_take(&st->w[1], now_q, rl_tb_cost_q(m, RL_TB_DIM_BYTES, bytes),
-				m->limit_q[1])) {
+				m->limit_q[0], rl_tb_cost_q(m, RL_TB_DIM_PKTS, 1), &ready_q)) {
+			ok = RL_METER_EXCEED;
+		} else if (rl_tb_dim_on(m, RL_TB_DIM_BYTES) &&
+			   !rl_vt_take(&st->w[1], now_q, rl_tb_cost_q(m, RL_TB_DIM_BYTES, bytes),
+				       m->limit_q[1], rl_tb_cost_q(m, RL_TB_DIM_BYTES, 1), &ready_q)) {
 			if (rl_tb_dim_on(m, RL_TB_DIM_PKTS))
 				rl_vt_refund(&st->w[0], rl_tb_cost_q(m, RL_TB_DIM_PKTS, bytes));
-			return RL_METER_EXCEED;
+			ok = RL_METER_EXCEED;
 		}
-		return RL_METER_CONFORM;
+		ready = rl_ready_ns(ready_q);
+		break;
 	case RL_ALGO_SLIDING_WINDOW:
 	case RL_ALGO_FIXED_WINDOW:
-		return rl_window_take(m, st, now_ns);
+		ok = rl_window_take(m, st, now_ns, &ready);
+		break;
 	default:
-		return RL_METER_CONFORM; /* RL_ALGO_NONE meters nothing */
+		break; /* RL_ALGO_NONE meters nothing */
 	}
+	if (!ok && ready_ns)
+		*ready_ns = ready;
+	return ok;
 }
 
 /* Undo a conforming rl_meter_take (a later tier or the ceiling said no). */

@@ -67,6 +67,20 @@ RL_INLINE int rl_vt_conform(__u64 tat, __u64 now_q, __u64 cost_q, __u64 limit_q,
 	return 1;
 }
 
+/*
+ * Earliest time (q units) at which a packet of cost cost_q conforms, TAT
+ * unchanged: rl_vt_conform accepts it iff now_q >= TAT - (limit_q - cost_q).
+ * 0: conforms now whatever now is; ~0: never (cost above the limit).
+ */
+RL_INLINE __u64 rl_vt_ready_q(__u64 tat, __u64 cost_q, __u64 limit_q)
+{
+	if (cost_q > limit_q)
+		return ~0ull;
+	if (tat <= limit_q - cost_q)
+		return 0;
+	return tat - (limit_q - cost_q);
+}
+
 /* TAT for a key seen for the first time: full bucket, or empty if asked. */
 RL_INLINE __u64 rl_vt_initial(__u64 now_q, __u64 limit_q, int start_empty)
 {

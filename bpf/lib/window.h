@@ -58,6 +58,25 @@ RL_INLINE int rl_window_admits(const struct rl_meter *m, __u64 start, __u64 coun
 	return prev * (W - elapsed) + (cur + 1) * W <= m->window_limit * W;
 }
 
+/*
+ * For a rolled state that refuses one more packet: a time (ns) before which
+ * no packet conforms (exact for the sliding window's weighted refusal; for a
+ * full window, its end, when the state must be looked at again).
+ */
+RL_INLINE __u64 rl_window_ready_ns(const struct rl_meter *m, __u64 start, __u64 counts)
+{
+	__u64 cur = RL_WIN_CUR(counts), prev = RL_WIN_PREV(counts);
+	__u64 W = m->window_ns, room;
+
+	if (m->algo == RL_ALGO_FIXED_WINDOW || cur + 1 > m->window_limit || !prev)
+		return start + W;
+	/* conforms iff prev * (W - e) <= (limit - cur - 1) * W = room */
+	room = (m->window_limit - cur - 1) * W;
+	if (room / prev >= W)
+		return start;
+	return start + W - room / prev;
+}
+
 /* Single-threaded step (host tests; the BPF path does the same with CAS). */
 RL_INLINE int rl_window_conform(const struct rl_meter *m, __u64 *start, __u64 *counts,
 				__u64 now_ns)

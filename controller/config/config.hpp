@@ -79,6 +79,7 @@ struct Config {
     rl_verdict malformed_verdict = RL_VERDICT_DROP;
     rl_verdict state_full_verdict = RL_VERDICT_PASS;
     bool l2_bytes = false;               // count bytes from the Ethernet header
+    bool refusal_cache = true;           // per-CPU cache of refused sources (RL_CFG_F_NO_DCACHE when off)
 
     // events and top talkers
     uint32_t event_rate = 100;           // per second per CPU

@@ -608,7 +608,7 @@ public:
     }
 
     void packets(const Entry& e, Config& c) {
-        auto f = mapping(e.value, markOf(e), "packets", {"malformed", "state_full", "count_bytes"});
+        auto f = mapping(e.value, markOf(e), "packets", {"malformed", "state_full", "count_bytes", "refusal_cache"});
         if (!f) return;
         if (auto it = f->find("malformed"); it != f->end())
             if (auto i = choice(it->second, "packets malformed", {"drop", "pass"}))
@@ -618,6 +618,8 @@ public:
                 c.state_full_verdict = *i == 0 ? RL_VERDICT_PASS : RL_VERDICT_DROP;
         if (auto it = f->find("count_bytes"); it != f->end())
             if (auto i = choice(it->second, "packets count_bytes", {"l3", "l2"})) c.l2_bytes = *i == 1;
+        if (auto it = f->find("refusal_cache"); it != f->end())
+            if (auto i = choice(it->second, "packets refusal_cache", {"on", "off"})) c.refusal_cache = *i == 0;
     }
 
     void events(const Entry& e, Config& c) {

@@ -68,6 +68,10 @@ bool exists(const std::string& path) {
     return ::stat(path.c_str(), &st) == 0;
 }
 
+// Maps that are a cache, not state: never pinned nor reused, fresh per load
+// (rl_dcache entries are valid for one daemon's configuration generations).
+bool isCache(const bpf_map* map) { return std::strcmp(bpf_map__name(map), RL_MAP_DCACHE) == 0; }
+
 // Makes sure `pin` is a directory on a bpffs, mounting /sys/fs/bpf if needed.
 Status ensureBpffs(const std::string& pin) {
     if (exists(pin) && onBpffs(pin)) return {};
@@ -186,7 +190,7 @@ Status Loader::openAndLoad() {
     // Pin every map we created (reused maps are pinned already).
     bpf_map* map;
     bpf_object__for_each_map(map, skel_->obj->obj) {
-        if (bpf_map__is_internal(map)) continue;
+        if (bpf_map__is_internal(map) || isCache(map)) continue;
         std::string path = opts_.pin_path + "/" + bpf_map__name(map);
         if (exists(path)) continue;
         if (int err = bpf_map__pin(map, path.c_str()); err)
@@ -232,7 +236,7 @@ Status Loader::preparePins() {
     int reused = 0;
     bpf_map* map;
     bpf_object__for_each_map(map, skel_->obj->obj) {
-        if (bpf_map__is_internal(map)) continue;
+        if (bpf_map__is_internal(map) || isCache(map)) continue;
         const char* name = bpf_map__name(map);
         std::string path = opts_.pin_path + "/" + name;
         if (!exists(path)) continue;

@@ -433,6 +433,7 @@ private:
         c = rl_config{};
         c.abi_version = RL_ABI_VERSION;
         if (cfg_.l2_bytes) c.flags |= RL_CFG_F_L2_BYTES;
+        if (!cfg_.refusal_cache) c.flags |= RL_CFG_F_NO_DCACHE;
         if (cfg_.new_keys_empty) c.flags |= RL_CFG_F_NEW_EMPTY;
         if (cfg_.new_keys_empty_under_pressure) c.flags |= RL_CFG_F_NEW_EMPTY_PRESSURE;
         c.malformed_verdict = static_cast<uint8_t>(cfg_.malformed_verdict);

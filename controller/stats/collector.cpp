@@ -86,6 +86,10 @@ constexpr GCounterMetric kGCounterMetrics[] = {
     {"key_insert_empty", "ratelimit_key_inserts_empty_total",
      "Of ratelimit_key_inserts_total: keys that started empty because the admit meter was under pressure.",
      nullptr, nullptr},
+    {"dcache_hit", "ratelimit_refusal_cache_hits_total",
+     "Packets refused (or shadow-passed) from the per-CPU refusal cache, without classification or meter; "
+     "also counted under their rule and reason.",
+     nullptr, nullptr},
 };
 static_assert(std::size(kGCounterMetrics) == RL_GC__MAX, "kGCounterMetrics must cover every rl_gcounter");
 constexpr bool gcounterMetricsMatchNames() {

@@ -19,7 +19,7 @@
 
 #include <linux/types.h>
 
-#define RL_ABI_VERSION 1
+#define RL_ABI_VERSION 2
 
 /* ---- sizes and limits ---------------------------------------------------- */
 #define RL_MAX_RULES 256            /* rule ids 0..RL_MAX_RULES-1 */
@@ -101,6 +101,7 @@ enum rl_gcounter {
 	RL_GC_CAS_EXHAUSTED,            /* RL_CAS_RETRIES exceeded: treated as non-conforming */
 	RL_GC_ADMIT_REFUSED,            /* new-key admission refused (rl_rule.admit): no insert */
 	RL_GC_KEY_INSERT_EMPTY,         /* of RL_GC_KEY_INSERT: started empty under pressure */
+	RL_GC_DCACHE_HIT,               /* packets refused from the refusal cache (rl_dcache) */
 	RL_GC__MAX
 };
 
@@ -131,6 +132,7 @@ enum rl_event_type {
  * lasts, and a quiet table still gives new clients their burst. No effect on
  * rules without an admission meter. See "Admission control" below. */
 #define RL_CFG_F_NEW_EMPTY_PRESSURE (1u << 3)
+#define RL_CFG_F_NO_DCACHE (1u << 4)  /* do not use the refusal cache (rl_dcache) */
 
 /* rl_state.flags */
 #define RL_ST_F_LIMITED (1u << 0)     /* last packet did not conform (event edge) */
@@ -328,6 +330,43 @@ struct rl_talker {
 };
 #define RL_TALKERS_ENTRIES 8192
 
+/*
+ * Refusal cache (rl_dcache, per-CPU array of RL_DCACHE_SLOTS, direct-mapped by
+ * a hash of the exact source). When a tier refuses a packet (rate, or an active
+ * penalty box), the source's verdict is remembered until the earliest time the
+ * refusing meter could accept a packet of that source again (for a block: its
+ * end). Until then that source's packets on this CPU get the same verdict and
+ * reason without classification, state lookup or meter: a flood from sources
+ * over their limit costs little more than a bare XDP_DROP.
+ *   - Never over-admits: it only repeats a refusal the meter would repeat. A
+ *     refund that races the refusal (another tier or the ceiling rejected a
+ *     packet this tier had accepted) may make the meter ready a little earlier
+ *     than remembered: under-admission by at most that packet, like the CAS
+ *     notes in bpf/lib/meter.bpf.h.
+ *   - Valid for one configuration: an entry holds the low 32 bits of
+ *     rl_config.generation, which the daemon bumps on every change.
+ *   - Classification that depended on protocol/port narrowing is remembered
+ *     with the packet's protocol and destination port, and only reused for them.
+ *   - Override blocks (rl_ovr4/6) are still looked up first.
+ *   - Not state: never pinned, lost on restart. RL_CFG_F_NO_DCACHE turns it off.
+ */
+#define RL_DCACHE_BITS 12
+#define RL_DCACHE_SLOTS (1u << RL_DCACHE_BITS)
+#define RL_DC_F_PORTS (1u << 0)     /* match l4proto and dport too */
+
+struct rl_dcache {
+	__u64 addr[2];              /* exact source; IPv4 in the low 32 bits of addr[0] */
+	__u64 until_ns;             /* refused while now < until_ns; 0 = empty */
+	__u32 generation;           /* low 32 bits of rl_config.generation */
+	__u16 rule_id;
+	__u8 family;                /* 4 or 6 */
+	__u8 reason;                /* enum rl_reason counted for a cached refusal */
+	__u16 dport;                /* with RL_DC_F_PORTS */
+	__u8 l4proto;               /* with RL_DC_F_PORTS */
+	__u8 flags;                 /* RL_DC_F_* */
+	__u32 _pad0;
+};
+
 /* Per-CPU event limiter (rl_evlim[0]): virtual-time token bucket. */
 struct rl_evlim {
 	__u64 tat_q;
@@ -365,6 +404,7 @@ struct rl_event {
 #define RL_MAP_TALKERS "rl_talkers"
 #define RL_MAP_RULEMETA "rl_rulemeta"
 #define RL_MAP_ADMIT "rl_admit"
+#define RL_MAP_DCACHE "rl_dcache"
 
 /* Names used by the exporter and CLI; tables asserted to have __MAX entries. */
 #define RL_REASON_NAMES                                                         \
@@ -374,7 +414,7 @@ struct rl_event {
 #define RL_GCOUNTER_NAMES                                                       \
 	{ "key_insert", "key_insert_fail", "block_insert", "block_insert_fail",     \
 	  "event_sent", "event_lost", "event_suppressed", "cas_exhausted",          \
-	  "admit_refused", "key_insert_empty" }
+	  "admit_refused", "key_insert_empty", "dcache_hit" }
 
 /* ---- layout assertions ------------------------------------------------------ */
 #ifdef __cplusplus
@@ -400,5 +440,6 @@ RL_STATIC_ASSERT(sizeof(struct rl_counter) == 16, "rl_counter layout");
 RL_STATIC_ASSERT(sizeof(struct rl_event) == 40, "rl_event layout");
 RL_STATIC_ASSERT(sizeof(struct rl_talker_key) == 20, "rl_talker_key layout");
 RL_STATIC_ASSERT(sizeof(struct rl_talker) == 32, "rl_talker layout");
+RL_STATIC_ASSERT(sizeof(struct rl_dcache) == 40, "rl_dcache layout");
 
 #endif /* RATELIMIT_ABI_H */

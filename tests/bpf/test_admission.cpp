@@ -333,6 +333,9 @@ TEST_F(SmallTable, EvictedKeyComesBackEmptyUnderPressure) {
         SetUp();
         rl_config cfg = defaultConfig();
         if (flag) cfg.flags |= RL_CFG_F_NEW_EMPTY_PRESSURE;
+        // the refusal cache would keep refusing the exhausted victim until its
+        // meter is ready (an hour), evicted or not: this is about the state path
+        cfg.flags |= RL_CFG_F_NO_DCACHE;
         setConfig(cfg);
         setRule(1, admitRule(kBurst, gcraPerHour(1, admit_burst), rl_meter{}));
         EXPECT_EQ(uint64_t(passes(udp4(victim), int(2 * kBurst))), kBurst);  // exhausted

@@ -640,7 +640,7 @@ namespace {
 
 class Talkers : public XdpFixture {};
 
-// talker_shift = 1 samples each IP packet with probability 1/2 (bpf_get_prandom_u32):
+// talker_shift = 1 samples each IP packet with probability 1/2 (a hash of clock and source):
 // after 200 packets an entry exists (miss probability 2^-200), its counts are
 // consistent and bounded by what was sent; non-IP packets are never sampled.
 TEST_F(Talkers, SampledCountsAreConsistent) {

@@ -232,7 +232,7 @@ contains "$OUT" "pid $DPID" "status pid"
 contains "$OUT" "config:     $GOOD" "status config path"
 grep -qE "^  $IF_D +[0-9]+ +[a-z]+ +[0-9]+ +yes$" <<<"$OUT" || { echo "$OUT"; fail "status: interface row for $IF_D"; }
 run 0 --json status
-jqe "$OUT" ".pid == $DPID and .abi_version == 1 and (.interfaces | map(.name) | index(\"$IF_D\")) != null" "status --json"
+jqe "$OUT" ".pid == $DPID and .abi_version == 2 and (.interfaces | map(.name) | index(\"$IF_D\")) != null" "status --json"
 jqe "$OUT" '.keys.capacity_v4 > 0 and (.counters | has("pass"))' "status --json keys/counters"
 ok "status (text and --json)"
 

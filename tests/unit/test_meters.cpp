@@ -809,3 +809,68 @@ TEST(TokenBucketBytes, PacketLargerThanBurstNeverConforms) {
 
 }  // namespace
 }  // namespace ratelimit
+
+namespace ratelimit {
+namespace {
+
+// ---- ready time (the refusal cache's expiry) ----------------------------------------
+// rl_vt_ready_q(tat, c, limit) is exact: a packet of cost c conforms at the ready
+// time and at no earlier one, whatever the state a refusal left.
+TEST(ReadyTime, VirtualTimeReadyIsTheFirstConformingInstant) {
+    std::mt19937_64 rng(7);
+    for (int i = 0; i < 20000; i++) {
+        uint64_t limit = 1 + rng() % (1ull << 40), cost = 1 + rng() % limit;
+        uint64_t now = (1ull << 45) + rng() % (1ull << 44);
+        uint64_t tat = now + rng() % (limit + 1);  // any TAT a meter can hold
+        __u64 next;
+        uint64_t ready = rl_vt_ready_q(tat, cost, limit);
+        if (ready == 0) {
+            EXPECT_TRUE(rl_vt_conform(tat, 0, cost, limit, &next));
+            continue;
+        }
+        ASSERT_NE(ready, ~0ull);
+        EXPECT_TRUE(rl_vt_conform(tat, ready, cost, limit, &next)) << i;
+        EXPECT_FALSE(rl_vt_conform(tat, ready - 1, cost, limit, &next)) << i;
+    }
+    EXPECT_EQ(rl_vt_ready_q(123, 11, 10), ~0ull);  // cost above the limit: never
+}
+
+// rl_window_ready_ns: no packet conforms before it (searched exhaustively over a
+// small window), and for the sliding window's weighted refusal one does at it.
+TEST(ReadyTime, WindowReadyIsNeverLate) {
+    const uint64_t W = 1000;
+    for (bool sliding : {true, false}) {
+        for (uint64_t limit : {1, 3, 10}) {
+            rl_meter m{};  // a 1000 ns window: below windowMeter's range, small enough to search
+            m.algo = sliding ? RL_ALGO_SLIDING_WINDOW : RL_ALGO_FIXED_WINDOW;
+            m.window_ns = W;
+            m.window_limit = limit;
+            const uint64_t start = 50 * W;
+            for (uint64_t prev = 0; prev <= limit + 1; prev++) {
+                for (uint64_t cur = 0; cur <= limit; cur++) {
+                    const __u64 counts = RL_WIN_PACK(cur, prev);
+                    for (uint64_t e = 0; e < W; e += 7) {
+                        if (rl_window_admits(&m, start, counts, start + e)) continue;
+                        uint64_t ready = rl_window_ready_ns(&m, start, counts);
+                        SCOPED_TRACE("sliding " + std::to_string(sliding) + " limit " + std::to_string(limit) +
+                                     " prev " + std::to_string(prev) + " cur " + std::to_string(cur) +
+                                     " e " + std::to_string(e));
+                        EXPECT_GT(ready, start + e);
+                        // nothing conforms in [start + e, ready), rolling included
+                        for (uint64_t t = start + e; t < ready; t++) {
+                            __u64 s = start, c = counts;
+                            ASSERT_FALSE(rl_window_conform(&m, &s, &c, t)) << "t " << t;
+                        }
+                        if (sliding && cur + 1 <= limit && ready < start + W) {
+                            __u64 s = start, c = counts;
+                            EXPECT_TRUE(rl_window_conform(&m, &s, &c, ready));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+}  // namespace ratelimit

@@ -191,6 +191,9 @@ void XdpFixture::SetUp() {
         ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_admit), &i, &adm, BPF_ANY), 0);
     }
     std::vector<rl_evlim> lim(nCpus());
+    std::vector<rl_dcache> dc(nCpus());
+    for (uint32_t i = 0; i < RL_DCACHE_SLOTS; i++)
+        ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_dcache), &i, dc.data(), BPF_ANY), 0);
     uint32_t zero = 0;
     ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_evlim), &zero, lim.data(), BPF_ANY), 0);
     setConfig(defaultConfig());
@@ -214,10 +217,24 @@ rl_config XdpFixture::defaultConfig() {
 
 void XdpFixture::setConfig(const rl_config& cfg) {
     uint32_t zero = 0;
-    check(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_cfg), &zero, &cfg, BPF_ANY), "update rl_cfg");
+    rl_config c = cfg;
+    c.generation = ++generation_;
+    check(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_cfg), &zero, &c, BPF_ANY), "update rl_cfg");
+}
+
+void XdpFixture::bumpGeneration() {
+    uint32_t zero = 0;
+    rl_config c{};
+    check(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.rl_cfg), &zero, &c), "lookup rl_cfg");
+    setConfig(c);
 }
 
 void XdpFixture::setRule(uint32_t id, const rl_rule& rule) {
+    setRuleSameGeneration(id, rule);
+    bumpGeneration();
+}
+
+void XdpFixture::setRuleSameGeneration(uint32_t id, const rl_rule& rule) {
     check(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_rules), &id, &rule, BPF_ANY), "update rl_rules");
 }
 
@@ -228,6 +245,7 @@ void XdpFixture::setLpm4(const std::string& cidr, const rl_match_set& set) {
     k.prefixlen = plen;
     std::memcpy(&k.addr, addr.data(), 4);
     check(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_lpm4), &k, &set, BPF_ANY), "update rl_lpm4");
+    bumpGeneration();
 }
 
 void XdpFixture::setLpm6(const std::string& cidr, const rl_match_set& set) {
@@ -237,6 +255,7 @@ void XdpFixture::setLpm6(const std::string& cidr, const rl_match_set& set) {
     k.prefixlen = plen;
     std::memcpy(k.addr, addr.data(), 16);
     check(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_lpm6), &k, &set, BPF_ANY), "update rl_lpm6");
+    bumpGeneration();
 }
 
 void XdpFixture::setOverride4(const std::string& addr, uint64_t block_until_ns) {

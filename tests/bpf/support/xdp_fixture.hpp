@@ -67,9 +67,13 @@ protected:
     void TearDown() override;
 
     // ---- configuration, written straight into the maps ----
+    // Like the daemon, setConfig, setRule and setLpm4/6 also bump
+    // rl_config.generation, which invalidates the refusal cache (rl_dcache).
     static rl_config defaultConfig();  // the daemon's defaults (config.hpp)
     void setConfig(const rl_config& cfg);
+    void bumpGeneration();
     void setRule(uint32_t id, const rl_rule& rule);
+    void setRuleSameGeneration(uint32_t id, const rl_rule& rule);  // no bump
     void setLpm4(const std::string& cidr, const rl_match_set& set);
     void setLpm6(const std::string& cidr, const rl_match_set& set);
     void setOverride4(const std::string& addr, uint64_t block_until_ns);
@@ -107,6 +111,7 @@ protected:
 
 private:
     static void clearMap(int fd);
+    uint64_t generation_ = 0;
     static struct ring_buffer* rb_;
     static std::vector<rl_event>* pending_;
     static std::string netns_;

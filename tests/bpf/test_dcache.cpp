@@ -1,0 +1,178 @@
+// The refusal cache (rl_dcache, abi.h) through the real program: a refused
+// source is refused again from the cache with the same rule, reason and counts
+// as the meter would give; it lets the source through again once its meter is
+// ready; a new configuration generation, protocol/port narrowing and override
+// blocks are honoured; RL_CFG_F_NO_DCACHE turns it off.
+#include <linux/bpf.h>
+#include <netinet/in.h>
+
+#include <chrono>
+#include <thread>
+
+#include "bpf/support/xdp_fixture.hpp"
+
+namespace ratelimit::test {
+namespace {
+
+Frame udp4(const std::string& src, uint16_t dport = 5000) {
+    return PacketBuilder().ipv4(src, "198.19.0.1").udp(40000, dport).build();
+}
+Frame tcp4(const std::string& src, uint16_t dport) {
+    return PacketBuilder().ipv4(src, "198.19.0.1").tcp(40000, dport).build();
+}
+Frame udp6(const std::string& src) {
+    return PacketBuilder().ipv6(src, "2001:db8:ffff::1").udp(40000, 5000).build();
+}
+
+rl_meter perHour(uint64_t burst) { return gcraPerHour(1, burst); }
+
+class RefusalCache : public XdpFixture {
+protected:
+    int passes(const Frame& f, int n) {
+        int p = 0;
+        for (int i = 0; i < n; i++) p += run(f) == XDP_PASS;
+        return p;
+    }
+    void cacheOff() {
+        rl_config c = defaultConfig();
+        c.flags |= RL_CFG_F_NO_DCACHE;
+        setConfig(c);
+    }
+};
+
+// With and without the cache: the same verdicts and counters; only the hit
+// counter tells them apart (every refusal after the first comes from it).
+TEST_F(RefusalCache, SameVerdictsAndCountsAsTheMeter) {
+    for (bool on : {true, false}) {
+        SCOPED_TRACE(on ? "cache on" : "cache off");
+        SetUp();
+        if (!on) cacheOff();
+        setRule(RL_RULE_DEFAULT, limitRule({tier(perHour(3), 32, 128)}));
+        auto before = counters();
+        EXPECT_EQ(passes(udp4("198.18.7.1"), 10), 3);
+        EXPECT_EQ(passes(udp6("2001:db8:7::1"), 10), 3);
+        auto d = counters() - before;
+        EXPECT_EQ(d.packets(RL_RULE_DEFAULT, RL_REASON_PASS), 6u);
+        EXPECT_EQ(d.packets(RL_RULE_DEFAULT, RL_REASON_DROP_RATE), 14u);
+        EXPECT_EQ(d.bytes(RL_RULE_DEFAULT, RL_REASON_DROP_RATE),
+                  7u * (udp4("198.18.7.1").size() - 14) + 7u * (udp6("2001:db8:7::1").size() - 14));
+        EXPECT_EQ(d.g(RL_GC_DCACHE_HIT), on ? 12u : 0u);
+    }
+}
+
+// Shadow mode: cached refusals pass and count as shadow_rate.
+TEST_F(RefusalCache, MonitorRulesPassFromTheCache) {
+    setRule(RL_RULE_DEFAULT, limitRule({tier(perHour(1), 32, 128)}, RL_EXCEED_MONITOR));
+    auto before = counters();
+    EXPECT_EQ(passes(udp4("198.18.7.2"), 5), 5);
+    auto d = counters() - before;
+    EXPECT_EQ(d.packets(RL_RULE_DEFAULT, RL_REASON_PASS), 1u);
+    EXPECT_EQ(d.packets(RL_RULE_DEFAULT, RL_REASON_SHADOW_RATE), 4u);
+    EXPECT_EQ(d.g(RL_GC_DCACHE_HIT), 3u);
+}
+
+// Other sources, even in the same /24 key of a second tier, are judged by the
+// meter: the cache is keyed by the exact source.
+TEST_F(RefusalCache, OtherSourcesAreNotAffected) {
+    setRule(RL_RULE_DEFAULT, limitRule({tier(perHour(1), 32, 128), tier(perHour(100), 24, 64)}));
+    EXPECT_EQ(passes(udp4("198.18.8.1"), 5), 1);
+    EXPECT_EQ(passes(udp4("198.18.8.2"), 5), 1);
+    EXPECT_EQ(passes(udp4("198.18.9.1"), 1), 1);
+}
+
+// A new configuration generation invalidates every entry at once.
+TEST_F(RefusalCache, NewGenerationForgetsRefusals) {
+    setRule(RL_RULE_DEFAULT, limitRule({tier(perHour(1), 32, 128)}));
+    EXPECT_EQ(passes(udp4("198.18.7.3"), 3), 1);
+    setRule(RL_RULE_DEFAULT, actionRule(RL_ACT_ALLOW));  // bumps the generation
+    auto before = counters();
+    EXPECT_EQ(run(udp4("198.18.7.3")), XDP_PASS);
+    auto d = counters() - before;
+    EXPECT_EQ(d.packets(RL_RULE_DEFAULT, RL_REASON_ALLOW), 1u);
+    EXPECT_EQ(d.g(RL_GC_DCACHE_HIT), 0u);
+}
+
+// Without a generation bump an entry stays valid: proof that the bump, not
+// something else, is what invalidated it above.
+TEST_F(RefusalCache, EntryOutlivesMapChangesOfTheSameGeneration) {
+    setRule(RL_RULE_DEFAULT, limitRule({tier(perHour(1), 32, 128)}));
+    EXPECT_EQ(passes(udp4("198.18.7.4"), 2), 1);
+    setRuleSameGeneration(RL_RULE_DEFAULT, actionRule(RL_ACT_ALLOW));
+    EXPECT_EQ(run(udp4("198.18.7.4")), XDP_DROP);
+    bumpGeneration();
+    EXPECT_EQ(run(udp4("198.18.7.4")), XDP_PASS);
+}
+
+// A classification that looked at protocol/port narrowing is only reused for the
+// same protocol and port: the source's other traffic reaches its own rule.
+TEST_F(RefusalCache, PortNarrowedRefusalsStayWithTheirPort) {
+    setRule(1, limitRule({tier(perHour(1), 32, 128)}));
+    setRule(2, actionRule(RL_ACT_ALLOW));
+    setLpm4("198.18.0.0/16", matchSet({matchPorts(1, IPPROTO_TCP, 80, 80), match(2)}));
+    auto before = counters();
+    EXPECT_EQ(passes(tcp4("198.18.7.5", 80), 3), 1);
+    EXPECT_EQ(run(udp4("198.18.7.5", 53)), XDP_PASS);
+    EXPECT_EQ(run(tcp4("198.18.7.5", 443)), XDP_PASS);
+    EXPECT_EQ(run(tcp4("198.18.7.5", 80)), XDP_DROP);
+    auto c = counters() - before;
+    EXPECT_EQ(c.packets(2, RL_REASON_ALLOW), 2u);
+    EXPECT_EQ(c.packets(1, RL_REASON_DROP_RATE), 3u);
+    EXPECT_EQ(c.g(RL_GC_DCACHE_HIT), 2u);
+}
+
+// Override blocks are looked up before a cached verdict is used (an override
+// installed by a controller does not bump the generation).
+TEST_F(RefusalCache, OverrideBlockWinsOverACachedRefusal) {
+    rl_config c = defaultConfig();
+    c.flags |= RL_CFG_F_OVERRIDES;
+    setConfig(c);
+    setRule(RL_RULE_DEFAULT, limitRule({tier(perHour(1), 32, 128)}, RL_EXCEED_MONITOR));
+    EXPECT_EQ(passes(udp4("198.18.7.6"), 3), 3);  // pass, shadow_rate, shadow_rate (cached)
+    setOverride4("198.18.7.6", ~0ull);
+    auto before = counters();
+    EXPECT_EQ(run(udp4("198.18.7.6")), XDP_DROP);
+    auto d = counters() - before;
+    EXPECT_EQ(d.packets(RL_RULE_DEFAULT, RL_REASON_OVERRIDE_BLOCK), 1u);
+    EXPECT_EQ(d.g(RL_GC_DCACHE_HIT), 1u);
+}
+
+// A blocked key is cached as `blocked` until its block ends, then judged by the
+// meter again (the block test in test_rules.cpp covers the slow path).
+TEST_F(RefusalCache, BlockedKeysAreCachedUntilTheBlockEnds) {
+    const uint64_t block_ns = 200 * kMsNs;
+    setRule(1, limitRule({tier(gcra(10, 1), 32, 128)}, RL_EXCEED_BLOCK, block_ns));
+    setLpm4("198.18.0.0/16", matchSet({match(1)}));
+    Frame f = udp4("198.18.7.7");
+    EXPECT_EQ(run(f), XDP_PASS);
+    EXPECT_EQ(run(f), XDP_DROP);  // exceeds: block starts (counted `rate`, not cached)
+    auto before = counters({1});
+    EXPECT_EQ(run(f), XDP_DROP);  // blocked: meter path, fills the cache
+    EXPECT_EQ(run(f), XDP_DROP);  // blocked: from the cache
+    auto d = counters({1}) - before;
+    EXPECT_EQ(d.packets(1, RL_REASON_DROP_BLOCKED), 2u);
+    EXPECT_EQ(d.g(RL_GC_DCACHE_HIT), 1u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(450));
+    EXPECT_EQ(run(f), XDP_PASS);  // block over, bucket refilled
+}
+
+// A refused source passes again once its meter is ready: 10 packets/s, burst 1,
+// so the ready time is ~100 ms after the first pass; the loop ends by itself.
+TEST_F(RefusalCache, SourcePassesAgainWhenItsMeterIsReady) {
+    setRule(RL_RULE_DEFAULT, limitRule({tier(gcra(10, 1), 32, 128)}));
+    Frame f = udp4("198.18.7.8");
+    ASSERT_EQ(run(f), XDP_PASS);
+    const uint64_t first = nowNs();
+    EXPECT_EQ(run(f), XDP_DROP);
+    int passed = 0;
+    for (int i = 0; i < 400 && !passed; i++) {  // 400 * 5 ms = 2 s at most
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        passed = run(f) == XDP_PASS;
+    }
+    EXPECT_TRUE(passed) << "the cache kept refusing after the meter was ready";
+    // never before the meter allows it (100 ms emission interval)
+    EXPECT_GE(nowNs() - first, 100 * kMsNs - kMsNs);
+    EXPECT_GT(counters().g(RL_GC_DCACHE_HIT), 0u);
+}
+
+}  // namespace
+}  // namespace ratelimit::test
