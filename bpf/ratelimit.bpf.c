@@ -15,6 +15,7 @@
 #include "lib/maps.bpf.h"
 #include "lib/stats.bpf.h"
 #include "lib/meter.bpf.h"
+#include "lib/lpm_hint.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -348,13 +349,33 @@ __noinline int rl_tier_refund(struct rl_tier_args *a)
  * none. RL_CLS_F_PORTS is set if a candidate looked at had narrowing (the
  * result depends on the packet's protocol and port, not only its source).
  */
-__noinline __u32 rl_classify(const struct rl_pkt *p)
+/* Is the bucket's bit clear in a bitmap of rl_lpmhint? */
+static __always_inline int rl_hint_clear(__u32 bitmap, __u32 bucket)
+{
+	__u32 idx = rl_hint_word(bitmap, bucket);
+	__u64 *w = bpf_map_lookup_elem(&rl_lpmhint, &idx);
+
+	return w && !(*w & rl_hint_bit(bucket));
+}
+
+/* 1 if no CIDR prefix can hold this source: the LPM lookup can be skipped. */
+static __always_inline int rl_hint_no_prefix(const struct rl_pkt *p, __u32 cfg_flags)
+{
+	if (p->family == 4)
+		return (cfg_flags & RL_CFG_F_HINT4) &&
+		       rl_hint_clear(RL_HINT_V4, rl_hint4_bucket((const __u8 *)&p->saddr4));
+	return (cfg_flags & RL_CFG_F_HINT6) &&
+	       rl_hint_clear(RL_HINT_V6_48, rl_hint6_bucket48(p->saddr6)) &&
+	       rl_hint_clear(RL_HINT_V6_32, rl_hint6_bucket32(p->saddr6));
+}
+
+__noinline __u32 rl_classify(const struct rl_pkt *p, __u32 cfg_flags)
 {
 	__u32 ports = 0;
 	struct rl_match_set *set;
 	__u32 i;
 
-	if (!p)
+	if (!p || rl_hint_no_prefix(p, cfg_flags))
 		return RL_RULE_DEFAULT;
 	if (p->family == 4) {
 		struct rl_lpm4_key k = { .prefixlen = 32, .addr = p->saddr4 };
@@ -599,8 +620,8 @@ int rl_xdp(struct xdp_md *ctx)
 	const struct rl_config *cfg;
 	const struct rl_rule *rule;
 	struct rl_pkt pkt = {};
-	struct rl_dcache *dc = NULL;
-	__u32 zero = 0, rule_id, reason, cls, slot;
+	struct rl_dcache *dc = NULL, *dcsum = NULL;
+	__u32 zero = 0, rule_id, reason, cls, slot, sum = RL_DCACHE_SLOTS;
 	__u64 k0, k1;
 	int ret, drop, out;
 
@@ -630,7 +651,9 @@ int rl_xdp(struct xdp_md *ctx)
 	}
 
 	/* a source refused a moment ago is refused again, until its meter is ready */
-	if (!(cfg->flags & RL_CFG_F_NO_DCACHE)) {
+	if (!(cfg->flags & RL_CFG_F_NO_DCACHE))
+		dcsum = bpf_map_lookup_elem(&rl_dcache, &sum);
+	if (dcsum && a.now_ns < dcsum->until_ns) {  /* some entry may be live */
 		slot = rl_dc_slot(k0, k1);
 		dc = bpf_map_lookup_elem(&rl_dcache, &slot);
 		if (dc && rl_dc_hit(dc, cfg, &pkt, k0, k1, a.now_ns)) {
@@ -646,7 +669,7 @@ int rl_xdp(struct xdp_md *ctx)
 		}
 	}
 
-	cls = rl_classify(&pkt);
+	cls = rl_classify(&pkt, cfg->flags);
 	rule_id = cls & ~RL_CLS_F_PORTS;
 	rule = bpf_map_lookup_elem(&rl_rules, &rule_id);
 	if (!rule)
@@ -661,8 +684,17 @@ int rl_xdp(struct xdp_md *ctx)
 		a.block_ns = rule->block_ns;
 		out = rl_limit(rule, &a);
 		reason = rl_limit_reason(cfg, out, rule->on_exceed == RL_EXCEED_MONITOR, &drop);
-		if (dc && (out == RL_OUT_RATE || out == RL_OUT_BLOCKED) && a.ready_ns > a.now_ns)
-			rl_dc_fill(dc, cfg, &pkt, k0, k1, a.ready_ns, cls, reason);
+		if (dcsum && (out == RL_OUT_RATE || out == RL_OUT_BLOCKED) && a.ready_ns > a.now_ns) {
+			if (!dc) {
+				slot = rl_dc_slot(k0, k1);
+				dc = bpf_map_lookup_elem(&rl_dcache, &slot);
+			}
+			if (dc) {
+				rl_dc_fill(dc, cfg, &pkt, k0, k1, a.ready_ns, cls, reason);
+				if (dcsum->until_ns < a.ready_ns)
+					dcsum->until_ns = a.ready_ns;
+			}
+		}
 	} else if (rule->action == RL_ACT_DENY) {
 		reason = RL_REASON_DROP_DENY;
 		drop = 1;

@@ -147,10 +147,18 @@ struct {
 	__type(value, struct rl_talker);
 } rl_talkers SEC(".maps");
 
+/* LPM hint (abi.h): buckets any CIDR rule can match; written by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, RL_HINT_ENTRIES);
+	__type(key, __u32);
+	__type(value, __u64);
+} rl_lpmhint SEC(".maps");
+
 /* Refusal cache (abi.h): per CPU, direct-mapped, not state (never pinned). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, RL_DCACHE_SLOTS);
+	__uint(max_entries, RL_DCACHE_SLOTS + 1);   /* + this CPU's summary */
 	__type(key, __u32);
 	__type(value, struct rl_dcache);
 } rl_dcache SEC(".maps");

@@ -311,6 +311,12 @@ Result<uint64_t> Daemon::apply(const Config& cfg) {
     }
     auto wm = maps_->writeRuleMeta(next.meta);
     if (!wm) return wm.error();
+    // LPM hint: old | new bits while the tries change, new bits once rl_cfg
+    // (and its RL_CFG_F_HINT* flags) is the new one (abi.h "LPM hint")
+    auto old_hint = maps_->readHint();
+    if (!old_hint) return old_hint.error();
+    for (size_t i = 0; i < old_hint->size(); i++) (*old_hint)[i] |= next.hint.words[i];
+    if (auto s = maps_->writeHint(*old_hint); !s) return s.error();
     auto l4 = maps_->applyLpm4(next.lpm4);
     if (!l4) return l4.error();
     auto l6 = maps_->applyLpm6(next.lpm6);
@@ -321,6 +327,7 @@ Result<uint64_t> Daemon::apply(const Config& cfg) {
     c.abi_version = RL_ABI_VERSION;
     c.generation = generation_ + 1;
     if (auto s = maps_->writeConfig(c); !s) return s.error();
+    if (auto s = maps_->writeHint(next.hint.words); !s) return s.error();
     generation_ = c.generation;
     image_ = std::move(next);
     have_image_ = true;

@@ -202,7 +202,8 @@ Status Loader::openAndLoad() {
         bpf_map__fd(m.rl_state6), bpf_map__fd(m.rl_block4), bpf_map__fd(m.rl_block6),
         bpf_map__fd(m.rl_ovr4), bpf_map__fd(m.rl_ovr6), bpf_map__fd(m.rl_global),
         bpf_map__fd(m.rl_stats), bpf_map__fd(m.rl_gstats), bpf_map__fd(m.rl_events),
-        bpf_map__fd(m.rl_evlim), bpf_map__fd(m.rl_talkers), bpf_map__fd(m.rl_admit)};
+        bpf_map__fd(m.rl_evlim), bpf_map__fd(m.rl_talkers), bpf_map__fd(m.rl_admit),
+        bpf_map__fd(m.rl_lpmhint)};
     auto info = progInfo(progFd());
     if (!info) return info.error();
     prog_id_ = info->id;

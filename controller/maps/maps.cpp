@@ -50,6 +50,24 @@ Status Maps::writeConfig(const rl_config& cfg) {
     return {};
 }
 
+Result<std::vector<uint64_t>> Maps::readHint() const {
+    std::vector<uint64_t> words(RL_HINT_ENTRIES);
+    for (uint32_t i = 0; i < RL_HINT_ENTRIES; i++)
+        if (bpf_map_lookup_elem(fds_.lpmhint, &i, &words[i]) != 0) return sysError("bpf_map_lookup_elem", RL_MAP_LPMHINT);
+    return words;
+}
+
+Status Maps::writeHint(const std::vector<uint64_t>& words) {
+    if (words.size() != RL_HINT_ENTRIES) return invalid(RL_MAP_LPMHINT, "wrong number of words");
+    std::vector<uint32_t> keys(RL_HINT_ENTRIES);
+    for (uint32_t i = 0; i < RL_HINT_ENTRIES; i++) keys[i] = i;
+    __u32 count = RL_HINT_ENTRIES;
+    LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = 0, .flags = 0);
+    if (bpf_map_update_batch(fds_.lpmhint, keys.data(), words.data(), &count, &opts) != 0 || count != RL_HINT_ENTRIES)
+        return sysError("bpf_map_update_batch", RL_MAP_LPMHINT);
+    return {};
+}
+
 Result<rl_rule> Maps::readRule(uint32_t id) const {
     rl_rule r{};
     if (bpf_map_lookup_elem(fds_.rules, &id, &r) != 0) return sysError("bpf_map_lookup_elem", RL_MAP_RULES);

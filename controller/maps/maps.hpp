@@ -40,6 +40,9 @@ public:
 
     Result<rl_config> readConfig() const;
     Status writeConfig(const rl_config& cfg);
+    // rl_lpmhint, all RL_HINT_ENTRIES words (abi.h "LPM hint").
+    Result<std::vector<uint64_t>> readHint() const;
+    Status writeHint(const std::vector<uint64_t>& words);
 
     Result<rl_rule> readRule(uint32_t id) const;
     // Writes only the slots whose bytes differ; returns how many were written.

@@ -434,6 +434,17 @@ private:
         c.abi_version = RL_ABI_VERSION;
         if (cfg_.l2_bytes) c.flags |= RL_CFG_F_L2_BYTES;
         if (!cfg_.refusal_cache) c.flags |= RL_CFG_F_NO_DCACHE;
+        std::vector<std::pair<uint32_t, std::array<uint8_t, 4>>> v4;
+        std::vector<std::pair<uint32_t, std::array<uint8_t, 16>>> v6;
+        for (const auto& [k, set] : img.lpm4) {
+            std::array<uint8_t, 4> a;
+            std::memcpy(a.data(), &k.second, 4);
+            v4.push_back({k.first, a});
+        }
+        for (const auto& [k, set] : img.lpm6) v6.push_back(k);
+        img.hint = buildLpmHint(v4, v6);
+        if (img.hint.v4) c.flags |= RL_CFG_F_HINT4;
+        if (img.hint.v6) c.flags |= RL_CFG_F_HINT6;
         if (cfg_.new_keys_empty) c.flags |= RL_CFG_F_NEW_EMPTY;
         if (cfg_.new_keys_empty_under_pressure) c.flags |= RL_CFG_F_NEW_EMPTY_PRESSURE;
         c.malformed_verdict = static_cast<uint8_t>(cfg_.malformed_verdict);

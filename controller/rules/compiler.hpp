@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "ratelimit/abi.h"
+#include "rules/lpm_hint.hpp"
 
 namespace ratelimit {
 
@@ -23,7 +24,8 @@ struct RuleImage {
     std::vector<rl_rule_meta> meta;             // RL_MAX_RULES entries
     std::map<std::pair<uint32_t, __be32>, rl_match_set> lpm4;           // (prefixlen, addr)
     std::map<std::pair<uint32_t, std::array<uint8_t, 16>>, rl_match_set> lpm6;
-    rl_config cfg{};
+    LpmHint hint;                               // rl_lpmhint, from lpm4/lpm6
+    rl_config cfg{};                            // RL_CFG_F_HINT4/6 from hint
 };
 
 // `previous` supplies existing ids and generations: a rule keeps its id while

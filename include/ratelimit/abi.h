@@ -133,6 +133,8 @@ enum rl_event_type {
  * rules without an admission meter. See "Admission control" below. */
 #define RL_CFG_F_NEW_EMPTY_PRESSURE (1u << 3)
 #define RL_CFG_F_NO_DCACHE (1u << 4)  /* do not use the refusal cache (rl_dcache) */
+#define RL_CFG_F_HINT4 (1u << 5)      /* rl_lpmhint's IPv4 bitmap is valid: use it */
+#define RL_CFG_F_HINT6 (1u << 6)      /* rl_lpmhint's IPv6 bitmaps are valid: use them */
 
 /* rl_state.flags */
 #define RL_ST_F_LIMITED (1u << 0)     /* last packet did not conform (event edge) */
@@ -227,6 +229,25 @@ struct rl_lpm6_key {
 	__u32 prefixlen;
 	__u8 addr[16];
 };
+
+/*
+ * LPM hint (rl_lpmhint, array of __u64 bitmap words; bpf/lib/lpm_hint.h): a
+ * superset of the source buckets any CIDR rule can match. A source whose bit
+ * is clear takes the default rule without an LPM lookup. Buckets: IPv4, the
+ * top 16 bits (exact); IPv6, a hash of the top 48 bits (prefixes /48 and
+ * longer) and a hash of the top 32 bits (prefixes /RL_HINT6_MIN_PLEN to /47).
+ * A family's hint is used only while RL_CFG_F_HINT4/6 is set (user space clears
+ * it when a prefix is too short to summarise). Updates: user space writes the
+ * union of old and new bits before it changes rl_lpm4/6, the new bits after
+ * rl_config; so a prefix in rl_lpm4/6 always has its bit set.
+ */
+#define RL_HINT_BITS 16             /* bits per family bitmap index */
+#define RL_HINT_WORDS (1u << (RL_HINT_BITS - 6))   /* __u64 words per bitmap */
+#define RL_HINT_V4 0                /* first word of each bitmap */
+#define RL_HINT_V6_48 RL_HINT_WORDS
+#define RL_HINT_V6_32 (2 * RL_HINT_WORDS)
+#define RL_HINT_ENTRIES (3 * RL_HINT_WORDS)
+#define RL_HINT6_MIN_PLEN 20        /* shorter IPv6 prefixes turn the IPv6 hint off */
 
 /* ---- per-key state ---------------------------------------------------------- */
 struct rl_key4 {
@@ -349,8 +370,12 @@ struct rl_talker {
  *     with the packet's protocol and destination port, and only reused for them.
  *   - Override blocks (rl_ovr4/6) are still looked up first.
  *   - Not state: never pinned, lost on restart. RL_CFG_F_NO_DCACHE turns it off.
+ *   - rl_dcache[RL_DCACHE_SLOTS] (one past the slots) is this CPU's summary:
+ *     its until_ns is the latest until_ns ever filled on this CPU, so a CPU
+ *     that refused nothing lately does not look the slots up at all.
+ * 2048 slots (80 KiB per CPU) stay in L2 while a flood streams through state.
  */
-#define RL_DCACHE_BITS 12
+#define RL_DCACHE_BITS 11
 #define RL_DCACHE_SLOTS (1u << RL_DCACHE_BITS)
 #define RL_DC_F_PORTS (1u << 0)     /* match l4proto and dport too */
 
@@ -405,6 +430,7 @@ struct rl_event {
 #define RL_MAP_RULEMETA "rl_rulemeta"
 #define RL_MAP_ADMIT "rl_admit"
 #define RL_MAP_DCACHE "rl_dcache"
+#define RL_MAP_LPMHINT "rl_lpmhint"
 
 /* Names used by the exporter and CLI; tables asserted to have __MAX entries. */
 #define RL_REASON_NAMES                                                         \

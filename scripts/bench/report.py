@@ -10,6 +10,10 @@ usage: report.py OUT_DIR
 Net cost = program ns/packet minus XDP_DROP's ns/packet for the same family and
 number of sources (both run behind the same driver, so the driver cancels).
 Ratio = net cost / net cost of gcra_min (the minimal per-source GCRA program).
+For the shipped program's warm rows both baselines are paired: measured in the
+same rounds, each run of the program right after a run of XDP_DROP and of
+gcra_min (columns paired_drop_ns, paired_gm_ns), so slow drifts of a shared
+machine cancel in the ratio.
 """
 import csv
 import os
@@ -18,7 +22,7 @@ import sys
 
 COST_FIELDS = ["family", "program", "meter", "scenario", "sources", "phase", "ns_per_pkt", "runs",
                "ns_min", "ns_max", "repeat", "drop_frac", "inserts_per_pkt", "verified_insns",
-               "xlated_insns", "jited_bytes"]
+               "xlated_insns", "jited_bytes", "paired_drop_ns", "paired_gm_ns"]
 
 
 def read_csv(path):
@@ -40,6 +44,11 @@ def check_cost_rows(rows):
         for k in ("sources", "ns_per_pkt", "runs", "ns_min", "ns_max", "repeat", "verified_insns"):
             if not r[k].isdigit():
                 raise ValueError(f"{k} not a number: {r}")
+        for k in ("paired_drop_ns", "paired_gm_ns"):
+            if r[k] and not r[k].isdigit():
+                raise ValueError(f"{k} not a number: {r}")
+        if r["program"] == "ratelimit" and r["phase"] == "warm" and not (r["paired_drop_ns"] and r["paired_gm_ns"]):
+            raise ValueError(f"warm ratelimit row without paired baselines: {r}")
         if int(r["ns_per_pkt"]) <= 0 or not int(r["ns_min"]) <= int(r["ns_per_pkt"]) <= int(r["ns_max"]):
             raise ValueError(f"inconsistent times: {r}")
         if r["program"] == "ratelimit" and not 0.0 <= float(r["drop_frac"]) <= 1.0:
@@ -58,9 +67,12 @@ def cost_table(rows):
     out = []
     for r in rows:
         b = base.get((r["family"], r["sources"]))
+        g = gmin.get((r["family"], r["sources"], r["phase"]))
+        if r.get("paired_drop_ns") and r.get("paired_gm_ns"):
+            b = int(r["paired_drop_ns"])
+            g = int(r["paired_gm_ns"]) - b
         ns = int(r["ns_per_pkt"])
         net = ns - b if b is not None else None
-        g = gmin.get((r["family"], r["sources"], r["phase"]))
         ratio = (net / g) if (net is not None and g and g > 0 and r["program"] != "xdp_drop") else None
         out.append(dict(r, net_ns=net, ratio=ratio))
     return out
@@ -163,6 +175,8 @@ def main():
         md += ["## Program cost (BPF_PROG_TEST_RUN, ns/packet, median of runs)", "",
                "Source address changes on every packet (driver program, tail call). "
                "net = minus XDP_DROP behind the same driver; ratio = net / net of gcra_min. "
+               "Warm rows of ratelimit use paired baselines: XDP_DROP and gcra_min measured in the same rounds, "
+               "each run right before the program's run, so drifts of the shared VM cancel. "
                "drop = fraction of packets the program dropped during the measured runs; "
                "ins/pkt = new keys inserted per packet.", "",
                "| family | program | meter | scenario | sources | phase | ns/pkt | min-max | net ns | ratio vs gcra_min | drop | ins/pkt |",

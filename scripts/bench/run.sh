@@ -5,6 +5,7 @@
 # mem.csv, e2e.csv, daemon.csv). Knobs (environment):
 #   BENCH_SOURCES=1,1000,100000,1000000  BENCH_RUNS=3  BENCH_MIN_REPEAT=2000000
 #   BENCH_METERS=token_bucket,gcra,sliding_window,fixed_window  BENCH_2TIER=1
+#   ablations: BENCH_TALKER_SHIFT=6 (0 = no top sampling)  BENCH_DCACHE=1 (0 = refusal cache off)
 #   BENCH_COST=1  BENCH_COLD=1  BENCH_MEM=1  BENCH_E2E=1  BENCH_DAEMON=1  BENCH_CPU=1 (CPU the cost bench is pinned to)
 #   BENCH_OUT=BUILD_DIR/bench (where results go)
 #   plus scripts/bench/e2e.sh's BENCH_E2E_* and scripts/bench/daemon.sh's BENCH_DAEMON_* knobs.
@@ -41,6 +42,9 @@ if [ "${BENCH_COST:-1}" = 1 ]; then
   cold=(); [ "${BENCH_COLD:-1}" = 1 ] || cold=(--no-cold)
   [ "${BENCH_2TIER:-1}" = 1 ] || cold+=(--no-2tier)
   [ -z "${BENCH_METERS:-}" ] || cold+=(--meters "$BENCH_METERS")
+  # ablations of the shipped program's optional stages (default: as shipped)
+  [ -z "${BENCH_TALKER_SHIFT:-}" ] || cold+=(--talker-shift "$BENCH_TALKER_SHIFT")
+  [ "${BENCH_DCACHE:-1}" = 1 ] || cold+=(--no-dcache)
   echo "bench: program cost (this takes a few minutes)" >&2
   ip netns exec "$NS" taskset -c "$CPU" "$BENCH" cost --ifname rlb0 \
     --sources "${BENCH_SOURCES:-1,1000,100000,1000000}" --runs "${BENCH_RUNS:-3}" \

@@ -47,6 +47,7 @@
 #include "ratelimit.skel.h"
 #undef ratelimit
 #include "ratelimit/abi.h"
+#include "rules/lpm_hint.hpp"
 #include "rules/meter_params.hpp"
 #include "xdp_drop.skel.h"
 
@@ -264,9 +265,10 @@ constexpr uint16_t kFirstCidrRule = 2;
 // not hit, and, if two_tier, a rule covering the bench sources with two tiers
 // (/32 + /24 and /128 + /64).
 void configure(rl_skel* s, Meter meter, bool two_tier, uint64_t pps, uint64_t burst,
-               const rl_config& cfg) {
+               const rl_config& cfg_in) {
     uint32_t zero = 0;
-    updateElem(bpf_map__fd(s->maps.rl_cfg), &zero, &cfg, "rl_cfg");
+    std::vector<std::pair<uint32_t, std::array<uint8_t, 4>>> hint4;  // the LPM hint, as the daemon writes it
+    std::vector<std::pair<uint32_t, std::array<uint8_t, 16>>> hint6;
 
     rl_rule def{};
     def.action = RL_ACT_LIMIT;
@@ -283,6 +285,9 @@ void configure(rl_skel* s, Meter meter, bool two_tier, uint64_t pps, uint64_t bu
         set.count = 1;
         set.m[0].rule_id = rule;
         updateElem(bpf_map__fd(s->maps.rl_lpm4), &k, &set, "rl_lpm4");
+        std::array<uint8_t, 4> a;
+        std::memcpy(a.data(), &k.addr, 4);
+        hint4.push_back({plen, a});
     };
     auto addPrefix6 = [&](const uint8_t* addr, uint32_t plen, uint16_t rule) {
         rl_lpm6_key k{};
@@ -292,6 +297,9 @@ void configure(rl_skel* s, Meter meter, bool two_tier, uint64_t pps, uint64_t bu
         set.count = 1;
         set.m[0].rule_id = rule;
         updateElem(bpf_map__fd(s->maps.rl_lpm6), &k, &set, "rl_lpm6");
+        std::array<uint8_t, 16> a6;
+        std::memcpy(a6.data(), addr, 16);
+        hint6.push_back({plen, a6});
     };
     for (uint32_t i = 0; i < kCidrRules; i++) {
         rl_rule r = def;
@@ -312,6 +320,14 @@ void configure(rl_skel* s, Meter meter, bool two_tier, uint64_t pps, uint64_t bu
         addPrefix4(kCostBase4, 10, kTwoTierRule);
         addPrefix6(kCostPrefix6, 48, kTwoTierRule);
     }
+    LpmHint hint = buildLpmHint(hint4, hint6);
+    for (uint32_t i = 0; i < RL_HINT_ENTRIES; i++)
+        updateElem(bpf_map__fd(s->maps.rl_lpmhint), &i, &hint.words[i], "rl_lpmhint");
+    rl_config cfg = cfg_in;
+    if (hint.v4) cfg.flags |= RL_CFG_F_HINT4;
+    if (hint.v6) cfg.flags |= RL_CFG_F_HINT6;
+    if (getenv("RL_BENCH_NO_HINT")) cfg.flags &= ~(RL_CFG_F_HINT4 | RL_CFG_F_HINT6);
+    updateElem(bpf_map__fd(s->maps.rl_cfg), &zero, &cfg, "rl_cfg");
 }
 
 rl_config defaultRuntimeConfig() {
@@ -374,6 +390,8 @@ struct CostOptions {
     bool cold = true;
     bool two_tier = true;
     std::string meters;  // comma-separated meter names; empty = all
+    int talker_shift = -1;      // >= 0: override the daemon's default (6)
+    bool no_dcache = false;     // ablation: RL_CFG_F_NO_DCACHE
 };
 
 class CostBench {
@@ -385,7 +403,8 @@ public:
         if (!driver_) fail("bench_driver__open_and_load");
         attach_ = std::make_unique<XdpAttach>(ifindex, bpf_program__fd(driver_->progs.bench_driver));
         std::printf("family,program,meter,scenario,sources,phase,ns_per_pkt,runs,ns_min,ns_max,"
-                    "repeat,drop_frac,inserts_per_pkt,verified_insns,xlated_insns,jited_bytes\n");
+                    "repeat,drop_frac,inserts_per_pkt,verified_insns,xlated_insns,jited_bytes,paired_drop_ns,"
+                    "paired_gm_ns\n");
         std::fflush(stdout);
     }
 
@@ -400,16 +419,28 @@ public:
     };
 
     // Warm: keys exist (one full pass first), median of runs.
+    // With baselines set (setBaselines), each run of t is paired with a run of
+    // XDP_DROP and of gcra_min just before it, so that slow drifts of the
+    // machine cancel in the ratios (columns paired_drop_ns, paired_gm_ns).
     void warm(const Target& t) {
         for (int family : o_.families) {
             for (uint64_t n : o_.sources) {
-                setTarget(t.prog_fd);
                 uint64_t repeat = roundUp(std::max(o_.min_repeat, n), n);
                 setSources(n, family == 4 ? kCostBase4 : 0);
+                if (t.rl && gm_fd_ >= 0) {  // gcra_min's keys warm for this n too
+                    setTarget(gm_fd_);
+                    testRun(family, n);
+                }
+                setTarget(t.prog_fd);
                 testRun(family, n);  // warm pass: every key inserted once
                 measure(t, family, n, "warm", repeat, o_.runs);
             }
         }
+    }
+
+    void setBaselines(int drop_fd, int gm_fd) {
+        drop_fd_ = drop_fd;
+        gm_fd_ = gm_fd;
     }
 
     // Cold: every packet is a source never seen (fresh program instance per run).
@@ -426,7 +457,8 @@ public:
     }
 
     void emit(const Target& t, int family, uint64_t n, const char* phase,
-              const std::vector<uint64_t>& samples, uint64_t repeat, const Counters& c) {
+              const std::vector<uint64_t>& samples, uint64_t repeat, const Counters& c,
+              const std::vector<uint64_t>& paired_drop = {}, const std::vector<uint64_t>& paired_gm = {}) {
         ProgInfo pi = progInfo(t.prog_fd);
         auto [mn, mx] = std::minmax_element(samples.begin(), samples.end());
         char drop[32] = "", ins[32] = "";
@@ -434,11 +466,13 @@ public:
             std::snprintf(drop, sizeof drop, "%.4f", (double)c.dropped / c.total);
             std::snprintf(ins, sizeof ins, "%.4f", (double)c.inserts / c.total);
         }
-        std::printf("%d,%s,%s,%s,%llu,%s,%llu,%zu,%llu,%llu,%llu,%s,%s,%u,%u,%u\n", family,
+        std::string pd = paired_drop.empty() ? "" : std::to_string(median(paired_drop));
+        std::string pg = paired_gm.empty() ? "" : std::to_string(median(paired_gm));
+        std::printf("%d,%s,%s,%s,%llu,%s,%llu,%zu,%llu,%llu,%llu,%s,%s,%u,%u,%u,%s,%s\n", family,
                     t.program.c_str(), t.meter.c_str(), t.scenario.c_str(), (unsigned long long)n,
                     phase, (unsigned long long)median(samples), samples.size(),
                     (unsigned long long)*mn, (unsigned long long)*mx, (unsigned long long)repeat,
-                    drop, ins, pi.verified_insns, pi.xlated, pi.jited);
+                    drop, ins, pi.verified_insns, pi.xlated, pi.jited, pd.c_str(), pg.c_str());
         std::fflush(stdout);
     }
 
@@ -491,43 +525,55 @@ private:
     }
 
     void measure(const Target& t, int family, uint64_t n, const char* phase, uint64_t repeat, int runs) {
-        std::vector<uint64_t> samples;
+        std::vector<uint64_t> samples, pdrop, pgm;
+        const bool paired = t.rl && drop_fd_ >= 0 && gm_fd_ >= 0;
         Counters before = counters(t);
-        for (int r = 0; r < runs; r++) samples.push_back(testRun(family, repeat));
+        for (int r = 0; r < runs; r++) {
+            if (paired) {
+                setTarget(drop_fd_);
+                pdrop.push_back(testRun(family, repeat));
+                setTarget(gm_fd_);
+                pgm.push_back(testRun(family, repeat));
+                setTarget(t.prog_fd);
+            }
+            samples.push_back(testRun(family, repeat));
+        }
         Counters after = counters(t);
         Counters d{after.total - before.total, after.dropped - before.dropped,
                    after.inserts - before.inserts};
-        emit(t, family, n, phase, samples, repeat, d);
+        emit(t, family, n, phase, samples, repeat, d, pdrop, pgm);
     }
 
     CostOptions o_;
+    int drop_fd_ = -1, gm_fd_ = -1;
     DriverSkel driver_;
     std::unique_ptr<XdpAttach> attach_;
 };
 
 void runCost(const CostOptions& o) {
     CostBench bench(o);
-    {
-        DropSkel d(xdp_drop__open_and_load());
-        if (!d) fail("xdp_drop__open_and_load");
-        bench.warm({"xdp_drop", "-", "-", bpf_program__fd(d->progs.bench_drop)});
-    }
+    DropSkel d(xdp_drop__open_and_load());
+    if (!d) fail("xdp_drop__open_and_load");
+    bench.warm({"xdp_drop", "-", "-", bpf_program__fd(d->progs.bench_drop)});
     const uint64_t pps = 1000, burst = 100;
+    GminSkel g(gcra_min__open());
+    if (!g) fail("gcra_min__open");
     {
-        GminSkel g(gcra_min__open());
-        if (!g) fail("gcra_min__open");
         rl_meter m = makeMeter(Meter::Gcra, pps, burst, 32, 128);
         g->rodata->gm_t_q = m.t_q16[0] >> 16;
         g->rodata->gm_limit_q = m.limit_q[0];
         if (int err = gcra_min__load(g.get())) fail("gcra_min__load", -err);
         bench.warm({"gcra_min", "gcra", "-", bpf_program__fd(g->progs.gcra_min)});
     }
+    bench.setBaselines(bpf_program__fd(d->progs.bench_drop), bpf_program__fd(g->progs.gcra_min));
     std::vector<Meter> meters;
     for (Meter m : {Meter::TokenBucket, Meter::Gcra, Meter::Sliding, Meter::Fixed})
         if (o.meters.empty() || ("," + o.meters + ",").find(std::string(",") + meterName(m) + ",") != std::string::npos)
             meters.push_back(m);
     if (meters.empty()) fail("--meters: no known meter in '" + o.meters + "' (token_bucket, gcra, sliding_window, fixed_window)", 0);
-    const rl_config cfg = defaultRuntimeConfig();
+    rl_config cfg = defaultRuntimeConfig();
+    if (o.talker_shift >= 0) cfg.talker_shift = static_cast<uint8_t>(o.talker_shift);
+    if (o.no_dcache) cfg.flags |= RL_CFG_F_NO_DCACHE;
     for (bool two : {false, true}) {
         if (two && !o.two_tier) continue;
         for (Meter m : meters) {
@@ -773,6 +819,8 @@ int realMain(int argc, char** argv) {
         o.cold = !opt.count("no-cold");
         o.two_tier = !opt.count("no-2tier");
         o.meters = get("meters");
+        if (opt.count("talker-shift")) o.talker_shift = std::stoi(get("talker-shift"));
+        o.no_dcache = opt.count("no-dcache") > 0;
         runCost(o);
     } else if (cmd == "mem") {
         runMem();

@@ -191,8 +191,9 @@ void XdpFixture::SetUp() {
         ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_admit), &i, &adm, BPF_ANY), 0);
     }
     std::vector<rl_evlim> lim(nCpus());
+    setHintWords(std::vector<uint64_t>(RL_HINT_ENTRIES, 0));
     std::vector<rl_dcache> dc(nCpus());
-    for (uint32_t i = 0; i < RL_DCACHE_SLOTS; i++)
+    for (uint32_t i = 0; i <= RL_DCACHE_SLOTS; i++)
         ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_dcache), &i, dc.data(), BPF_ANY), 0);
     uint32_t zero = 0;
     ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_evlim), &zero, lim.data(), BPF_ANY), 0);
@@ -232,6 +233,12 @@ void XdpFixture::bumpGeneration() {
 void XdpFixture::setRule(uint32_t id, const rl_rule& rule) {
     setRuleSameGeneration(id, rule);
     bumpGeneration();
+}
+
+void XdpFixture::setHintWords(const std::vector<uint64_t>& words) {
+    if (words.size() != RL_HINT_ENTRIES) throw std::invalid_argument("setHintWords: size");
+    for (uint32_t i = 0; i < RL_HINT_ENTRIES; i++)
+        check(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_lpmhint), &i, &words[i], BPF_ANY), "update rl_lpmhint");
 }
 
 void XdpFixture::setRuleSameGeneration(uint32_t id, const rl_rule& rule) {

@@ -74,6 +74,8 @@ protected:
     void bumpGeneration();
     void setRule(uint32_t id, const rl_rule& rule);
     void setRuleSameGeneration(uint32_t id, const rl_rule& rule);  // no bump
+    // rl_lpmhint words (all RL_HINT_ENTRIES); the RL_CFG_F_HINT* flags are setConfig's
+    void setHintWords(const std::vector<uint64_t>& words);
     void setLpm4(const std::string& cidr, const rl_match_set& set);
     void setLpm6(const std::string& cidr, const rl_match_set& set);
     void setOverride4(const std::string& addr, uint64_t block_until_ns);
