@@ -533,10 +533,11 @@ __noinline int rl_talk_sampled(const struct rl_tier_args *a, __u32 rule_id, __u3
 	return 0;
 }
 
-static __always_inline void rl_talk(__u32 shift, const struct rl_tier_args *a, __u64 k0,
-				    __u64 k1, __u32 rule_id, int drop)
+/* `tick` varies per packet: the clock, or a per-CPU sequence number. */
+static __always_inline void rl_talk(__u32 shift, const struct rl_tier_args *a, __u64 tick,
+				    __u64 k0, __u64 k1, __u32 rule_id, int drop)
 {
-	if (rl_sampled(shift, a->now_ns, (__u32)(k0 ^ k1)))
+	if (rl_sampled(shift, tick, (__u32)(k0 ^ k1)))
 		rl_talk_sampled(a, rule_id, drop);
 }
 
@@ -586,11 +587,21 @@ static __always_inline __u32 rl_dc_slot(__u64 k0, __u64 k1)
 	return (__u32)(((k0 ^ k1) * 0x9E3779B97F4A7C15ull) >> (64 - RL_DCACHE_BITS));
 }
 
-/* Does the refusal-cache entry hold this packet's source, and still apply? */
-static __always_inline int rl_dc_hit(const struct rl_dcache *dc, const struct rl_config *cfg,
-				     const struct rl_pkt *p, __u64 k0, __u64 k1, __u64 now_ns)
+/*
+ * The coarse clock (bpf_ktime_get_coarse_ns, no clocksource read) is at most
+ * a tick or two behind bpf_ktime_get_ns on a CPU that is processing packets.
+ * A refusal remembered until more than this after the coarse time is still
+ * live without reading the precise clock; closer to its end the precise
+ * clock decides. Were the coarse clock ever further behind, a source would
+ * be refused that much longer: never admitted more.
+ */
+#define RL_COARSE_LAG_NS (20ull * 1000 * 1000)
+
+/* Does the refusal-cache entry hold this packet's source, for this configuration? */
+static __always_inline int rl_dc_match(const struct rl_dcache *dc, const struct rl_config *cfg,
+				       const struct rl_pkt *p, __u64 k0, __u64 k1)
 {
-	return now_ns < dc->until_ns && dc->addr[0] == k0 && dc->addr[1] == k1 &&
+	return dc->addr[0] == k0 && dc->addr[1] == k1 &&
 	       dc->family == p->family && dc->generation == (__u32)cfg->generation &&
 	       (!(dc->flags & RL_DC_F_PORTS) ||
 		(dc->l4proto == p->l4proto && dc->dport == p->dport));
@@ -622,7 +633,7 @@ int rl_xdp(struct xdp_md *ctx)
 	struct rl_pkt pkt = {};
 	struct rl_dcache *dc = NULL, *dcsum = NULL;
 	__u32 zero = 0, rule_id, reason, cls, slot, sum = RL_DCACHE_SLOTS;
-	__u64 k0, k1;
+	__u64 k0, k1, coarse, tick;
 	int ret, drop, out;
 
 	cfg = bpf_map_lookup_elem(&rl_cfg, &zero);
@@ -636,7 +647,6 @@ int rl_xdp(struct xdp_md *ctx)
 		return rl_verdict(RL_RULE_NONE, RL_REASON_MALFORMED, frame_bytes,
 				  cfg->malformed_verdict == RL_VERDICT_DROP);
 
-	a.now_ns = bpf_ktime_get_ns();
 	a.bytes = (cfg->flags & RL_CFG_F_L2_BYTES) ? frame_bytes : pkt.l3_bytes;
 	a.cfg_flags = cfg->flags;
 	a.family = pkt.family;
@@ -653,10 +663,17 @@ int rl_xdp(struct xdp_md *ctx)
 	/* a source refused a moment ago is refused again, until its meter is ready */
 	if (!(cfg->flags & RL_CFG_F_NO_DCACHE))
 		dcsum = bpf_map_lookup_elem(&rl_dcache, &sum);
-	if (dcsum && a.now_ns < dcsum->until_ns) {  /* some entry may be live */
-		slot = rl_dc_slot(k0, k1);
-		dc = bpf_map_lookup_elem(&rl_dcache, &slot);
-		if (dc && rl_dc_hit(dc, cfg, &pkt, k0, k1, a.now_ns)) {
+	if (dcsum) {
+		coarse = bpf_ktime_get_coarse_ns();  /* <= now: no live entry if >= the latest end */
+		if (coarse < dcsum->until_ns) {
+			slot = rl_dc_slot(k0, k1);
+			dc = bpf_map_lookup_elem(&rl_dcache, &slot);
+		}
+		if (dc && rl_dc_match(dc, cfg, &pkt, k0, k1) &&
+		    (coarse + RL_COARSE_LAG_NS < dc->until_ns ||
+		     (a.now_ns = bpf_ktime_get_ns()) < dc->until_ns)) {
+			if (!a.now_ns)
+				a.now_ns = coarse;
 			rule_id = dc->rule_id;
 			reason = dc->reason;
 			drop = reason == RL_REASON_DROP_RATE || reason == RL_REASON_DROP_BLOCKED;
@@ -665,9 +682,13 @@ int rl_xdp(struct xdp_md *ctx)
 				reason = RL_REASON_OVERRIDE_BLOCK;
 				drop = 1;
 			}
+			tick = coarse + ++dcsum->seq;
 			goto verdict;
 		}
 	}
+	if (!a.now_ns)
+		a.now_ns = bpf_ktime_get_ns();
+	tick = a.now_ns;
 
 	cls = rl_classify(&pkt, cfg->flags);
 	rule_id = cls & ~RL_CLS_F_PORTS;
@@ -704,6 +725,6 @@ int rl_xdp(struct xdp_md *ctx)
 	}
 verdict:
 	/* one exit for every IP packet that reached a rule: sampled for `top`, counted */
-	rl_talk(cfg->talker_shift, &a, k0, k1, rule_id, drop);
+	rl_talk(cfg->talker_shift, &a, tick, k0, k1, rule_id, drop);
 	return rl_verdict(rule_id, reason, a.bytes, drop);
 }

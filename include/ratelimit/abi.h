@@ -373,6 +373,8 @@ struct rl_talker {
  *   - rl_dcache[RL_DCACHE_SLOTS] (one past the slots) is this CPU's summary:
  *     its until_ns is the latest until_ns ever filled on this CPU, so a CPU
  *     that refused nothing lately does not look the slots up at all.
+ *   - A hit reads the coarse clock only (no clocksource read) while the entry
+ *     ends more than RL_COARSE_LAG_NS (bpf/ratelimit.bpf.c) after it.
  * 2048 slots (80 KiB per CPU) stay in L2 while a flood streams through state.
  */
 #define RL_DCACHE_BITS 11
@@ -389,7 +391,7 @@ struct rl_dcache {
 	__u16 dport;                /* with RL_DC_F_PORTS */
 	__u8 l4proto;               /* with RL_DC_F_PORTS */
 	__u8 flags;                 /* RL_DC_F_* */
-	__u32 _pad0;
+	__u32 seq;                  /* summary slot only: cache hits on this CPU (talker sampling) */
 };
 
 /* Per-CPU event limiter (rl_evlim[0]): virtual-time token bucket. */
