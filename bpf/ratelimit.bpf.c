@@ -42,6 +42,8 @@ struct rl_tier_args {
 	__u8 key_addr[16];  /* filled by rl_tier_take: the key's masked address */
 	__u64 block_ns;     /* the rule's block duration (RL_EXCEED_BLOCK) */
 	__u64 ready_ns;     /* set by rl_tier_take on EXCEED/BLOCKED: refused until then (0: unknown) */
+	__u8 first_tier;    /* rl_limit meters this tier first (the one that refused last time) */
+	__u8 refused_tier;  /* set by rl_limit: the tier that refused */
 };
 
 __noinline int rl_emit(const struct rl_tier_args *a, __u32 type, __u32 reason, __u64 until_ns)
@@ -441,11 +443,17 @@ static __always_inline int rl_limit(const struct rl_rule *r, struct rl_tier_args
 	struct rl_admit_state *adm = NULL;
 	int ret = RL_OUT_PASS;
 
-	for (t = 0; t < RL_MAX_TIERS; t++) {
+	/* a->first_tier first, then the others in order: a source refused by an
+	 * aggregate tier is refused again there without charging and refunding
+	 * the tiers before it */
+	__u32 i, first = a->first_tier < n ? a->first_tier : 0;
+
+	for (i = 0; i < RL_MAX_TIERS; i++) {
 		int v;
 
-		if (t >= n)
+		if (i >= n)
 			break;
+		t = i == 0 ? first : (i - 1 < first ? i - 1 : i);
 		a->tier = t;
 		v = rl_tier_take(a);
 		if (v == RL_TIER_CONFORM)
@@ -455,6 +463,7 @@ static __always_inline int rl_limit(const struct rl_rule *r, struct rl_tier_args
 		ret = v == RL_TIER_BLOCKED ? RL_OUT_BLOCKED :
 		      v == RL_TIER_EXCEED  ? RL_OUT_RATE :
 		      v == RL_TIER_FULL    ? RL_OUT_STATE_FULL : RL_OUT_PASS;
+		a->refused_tier = t;
 		break;
 	}
 	if (ret == RL_OUT_PASS && a->admit == RL_ADMIT_REFUSED) {
@@ -609,7 +618,7 @@ static __always_inline int rl_dc_match(const struct rl_dcache *dc, const struct 
 
 static __always_inline void rl_dc_fill(struct rl_dcache *dc, const struct rl_config *cfg,
 				       const struct rl_pkt *p, __u64 k0, __u64 k1, __u64 until_ns,
-				       __u32 cls, __u32 reason)
+				       __u32 cls, __u32 reason, __u32 tier)
 {
 	dc->addr[0] = k0;
 	dc->addr[1] = k1;
@@ -620,7 +629,7 @@ static __always_inline void rl_dc_fill(struct rl_dcache *dc, const struct rl_con
 	dc->reason = reason;
 	dc->dport = p->dport;
 	dc->l4proto = p->l4proto;
-	dc->flags = (cls & RL_CLS_F_PORTS) ? RL_DC_F_PORTS : 0;
+	dc->flags = ((cls & RL_CLS_F_PORTS) ? RL_DC_F_PORTS : 0) | RL_DC_TIER(tier);
 }
 
 SEC("xdp")
@@ -685,6 +694,8 @@ int rl_xdp(struct xdp_md *ctx)
 			tick = coarse + ++dcsum->seq;
 			goto verdict;
 		}
+		if (dc && rl_dc_match(dc, cfg, &pkt, k0, k1))  /* ended: its tier goes first */
+			a.first_tier = RL_DC_TIER_OF(dc->flags);
 	}
 	if (!a.now_ns)
 		a.now_ns = bpf_ktime_get_ns();
@@ -711,7 +722,7 @@ int rl_xdp(struct xdp_md *ctx)
 				dc = bpf_map_lookup_elem(&rl_dcache, &slot);
 			}
 			if (dc) {
-				rl_dc_fill(dc, cfg, &pkt, k0, k1, a.ready_ns, cls, reason);
+				rl_dc_fill(dc, cfg, &pkt, k0, k1, a.ready_ns, cls, reason, a.refused_tier);
 				if (dcsum->until_ns < a.ready_ns)
 					dcsum->until_ns = a.ready_ns;
 			}

@@ -373,6 +373,8 @@ struct rl_talker {
  *   - rl_dcache[RL_DCACHE_SLOTS] (one past the slots) is this CPU's summary:
  *     its until_ns is the latest until_ns ever filled on this CPU, so a CPU
  *     that refused nothing lately does not look the slots up at all.
+ *   - An entry that has ended still says which tier refused: that tier is
+ *     metered first for the source's next packet (rl_limit).
  *   - A hit reads the coarse clock only (no clocksource read) while the entry
  *     ends more than RL_COARSE_LAG_NS (bpf/ratelimit.bpf.c) after it.
  * 2048 slots (80 KiB per CPU) stay in L2 while a flood streams through state.
@@ -380,6 +382,8 @@ struct rl_talker {
 #define RL_DCACHE_BITS 11
 #define RL_DCACHE_SLOTS (1u << RL_DCACHE_BITS)
 #define RL_DC_F_PORTS (1u << 0)     /* match l4proto and dport too */
+#define RL_DC_TIER(t) (((t) & 3u) << 4)         /* the tier that refused, in flags */
+#define RL_DC_TIER_OF(flags) (((flags) >> 4) & 3u)
 
 struct rl_dcache {
 	__u64 addr[2];              /* exact source; IPv4 in the low 32 bits of addr[0] */

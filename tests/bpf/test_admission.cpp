@@ -14,9 +14,6 @@
 namespace ratelimit::test {
 namespace {
 
-Frame udp4(const std::string& src) {
-    return PacketBuilder().ipv4(src, "198.19.255.254").udp(40000, 5000).build();
-}
 
 // i-th spoofed source, 198.19.0.0/16 (never one of the established 198.18.x.y).
 std::string spoofed(uint32_t i) {
@@ -40,11 +37,6 @@ protected:
     void SetUp() override {
         XdpFixture::SetUp();
         setLpm4("198.18.0.0/15", matchSet({match(1)}));
-    }
-    int passes(const Frame& f, int n) {
-        int p = 0;
-        for (int i = 0; i < n; i++) p += run(f) == XDP_PASS;
-        return p;
     }
     // Packets used from a virtual-time packet word at this moment.
     static uint64_t usedPackets(const rl_state& st, const rl_meter& m) {

@@ -14,25 +14,11 @@
 namespace ratelimit::test {
 namespace {
 
-Frame udp4(const std::string& src, uint16_t dport = 5000) {
-    return PacketBuilder().ipv4(src, "198.19.0.1").udp(40000, dport).build();
-}
-Frame tcp4(const std::string& src, uint16_t dport) {
-    return PacketBuilder().ipv4(src, "198.19.0.1").tcp(40000, dport).build();
-}
-Frame udp6(const std::string& src) {
-    return PacketBuilder().ipv6(src, "2001:db8:ffff::1").udp(40000, 5000).build();
-}
 
 rl_meter perHour(uint64_t burst) { return gcraPerHour(1, burst); }
 
 class RefusalCache : public XdpFixture {
 protected:
-    int passes(const Frame& f, int n) {
-        int p = 0;
-        for (int i = 0; i < n; i++) p += run(f) == XDP_PASS;
-        return p;
-    }
     void cacheOff() {
         rl_config c = defaultConfig();
         c.flags |= RL_CFG_F_NO_DCACHE;
@@ -172,6 +158,32 @@ TEST_F(RefusalCache, SourcePassesAgainWhenItsMeterIsReady) {
     // never before the meter allows it (100 ms emission interval)
     EXPECT_GE(nowNs() - first, 100 * kMsNs - kMsNs);
     EXPECT_GT(counters().g(RL_GC_DCACHE_HIT), 0u);
+}
+
+}  // namespace
+}  // namespace ratelimit::test
+
+namespace ratelimit::test {
+namespace {
+
+// After a refusal by the second tier has ended, that tier is metered first:
+// the per-source tier is charged exactly once per admitted packet, and a
+// packet the aggregate refuses again leaves it untouched.
+TEST_F(RefusalCache, RefusingTierGoesFirstNextTime) {
+    const rl_meter per_source = tier(gcraPerHour(1, 100), 32, 128);
+    setRule(RL_RULE_DEFAULT, limitRule({per_source, tier(gcra(10, 1), 24, 64)}));
+    Frame f = udp4("198.18.7.9");
+    EXPECT_EQ(run(f), XDP_PASS);
+    EXPECT_EQ(run(f), XDP_DROP);  // the /24 tier refuses: cached, 100 ms
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    EXPECT_EQ(run(f), XDP_PASS);  // the /24 tier first (refilled), then the /32
+    EXPECT_EQ(run(f), XDP_DROP);  // the /24 tier first again: refused, /32 untouched
+    rl_state st{};
+    ASSERT_TRUE(state4("198.18.7.9", RL_RULE_DEFAULT, 0, 32, &st));
+    const uint64_t t_q = per_source.t_q16[0] >> 16, now_q = nowNs() << RL_TIME_SHIFT;
+    ASSERT_GT(st.w[0], now_q);
+    // two packets charged to the per-source GCRA: TAT - now is about 2 T
+    EXPECT_EQ((st.w[0] - now_q + t_q - 1) / t_q, 2u);
 }
 
 }  // namespace

@@ -11,7 +11,6 @@
 namespace ratelimit::test {
 namespace {
 
-Frame udp4(const std::string& src) { return PacketBuilder().ipv4(src, "198.18.0.254").udp(1000, 2000).build(); }
 
 TEST_F(XdpFixture, PenaltyBoxOutlivesKeyState) {
     const uint64_t block_ns = 3600ull * RL_NSEC_PER_SEC;  // far longer than the test

@@ -11,8 +11,6 @@
 namespace ratelimit::test {
 namespace {
 
-Frame udp4(const std::string& src) { return PacketBuilder().ipv4(src, "198.19.0.1").udp(40000, 5000).build(); }
-Frame udp6(const std::string& src) { return PacketBuilder().ipv6(src, "2001:db8:ffff::1").udp(40000, 5000).build(); }
 
 std::pair<std::vector<uint8_t>, uint32_t> cidrOf(const std::string& c) {
     auto slash = c.find('/');

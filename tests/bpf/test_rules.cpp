@@ -17,15 +17,6 @@
 namespace ratelimit::test {
 namespace {
 
-Frame udp4(const std::string& src, uint16_t dport = 5000, size_t payload = 0) {
-    return PacketBuilder().ipv4(src, "198.19.0.1").udp(40000, dport).payload(payload).build();
-}
-Frame tcp4(const std::string& src, uint16_t dport) {
-    return PacketBuilder().ipv4(src, "198.19.0.1").tcp(40000, dport).build();
-}
-Frame udp6(const std::string& src) {
-    return PacketBuilder().ipv6(src, "2001:db8:ffff::1").udp(40000, 5000).build();
-}
 
 // Low-rate meters: one packet per hour refill.
 rl_meter tbPerHour(uint64_t burst) {
@@ -34,12 +25,6 @@ rl_meter tbPerHour(uint64_t burst) {
 
 class Rules : public XdpFixture {
 protected:
-    // Runs `f` n times one by one; returns how many passed.
-    int passes(const Frame& f, int n) {
-        int p = 0;
-        for (int i = 0; i < n; i++) p += run(f) == XDP_PASS;
-        return p;
-    }
     // Packets used from a GCRA / packet token bucket state word at this moment.
     static uint64_t usedPackets(const rl_state& st, const rl_meter& m) {
         uint64_t now_q = nowNs() << RL_TIME_SHIFT, t = m.t_q16[0] >> 16;
@@ -461,11 +446,6 @@ protected:
         XdpFixture::SetUp();
         setLpm4("198.18.0.0/16", matchSet({match(1)}));
         setLpm6("2001:db8::/32", matchSet({match(1)}));
-    }
-    int passes(const Frame& f, int n) {
-        int p = 0;
-        for (int i = 0; i < n; i++) p += run(f) == XDP_PASS;
-        return p;
     }
     static Frame v4(const std::string& src) {
         return PacketBuilder().ipv4(src, "198.19.0.1").udp(1, 2).build();

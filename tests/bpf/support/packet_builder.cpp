@@ -253,6 +253,16 @@ Frame PacketBuilder::build() const {
     return f;
 }
 
+Frame udp4(const std::string& src, uint16_t dport, size_t payload) {
+    return PacketBuilder().ipv4(src, "198.19.0.1").udp(40000, dport).payload(payload).build();
+}
+Frame tcp4(const std::string& src, uint16_t dport) {
+    return PacketBuilder().ipv4(src, "198.19.0.1").tcp(40000, dport).build();
+}
+Frame udp6(const std::string& src) {
+    return PacketBuilder().ipv6(src, "2001:db8:ffff::1").udp(40000, 5000).build();
+}
+
 Frame arpFrame() {
     Frame f;
     putMac(f, 0xff);

@@ -92,6 +92,10 @@ private:
 // Common frames.
 Frame arpFrame();
 Frame lldpFrame();
+// UDP/TCP from `src` to 198.19.0.1 (IPv4) or 2001:db8:ffff::1 (IPv6), source port 40000.
+Frame udp4(const std::string& src, uint16_t dport = 5000, size_t payload = 0);
+Frame tcp4(const std::string& src, uint16_t dport);
+Frame udp6(const std::string& src);
 
 // First `len` bytes of a frame.
 Frame truncated(const Frame& f, size_t len);

@@ -282,6 +282,12 @@ void XdpFixture::setOverride6(const std::string& addr, uint64_t block_until_ns) 
 
 // ---- running ---------------------------------------------------------------------
 
+int XdpFixture::passes(const Frame& f, int n) {
+    int p = 0;
+    for (int i = 0; i < n; i++) p += run(f) == XDP_PASS;
+    return p;
+}
+
 int XdpFixture::tryRun(const Frame& f, uint32_t repeat) {
     // the program may not write more than it got (no adjust_head/tail): output = input size
     std::vector<uint8_t> out(f.size() + 256);

@@ -87,6 +87,8 @@ protected:
     int run(const Frame& f, uint32_t repeat = 1);
     // Raw: returns -errno on refusal, else the verdict.
     int tryRun(const Frame& f, uint32_t repeat = 1);
+    // Runs `f` n times one by one; returns how many passed.
+    int passes(const Frame& f, int n);
 
     Counters counters() const;
     // Only the counter rows of these rules (other cells read as 0): cheaper, for
