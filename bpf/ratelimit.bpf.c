@@ -266,8 +266,10 @@ __noinline int rl_tier_take(struct rl_tier_args *a)
 	if (!st) {
 		/* the penalty box outlives key state (state evicted by the LRU, or
 		 * discarded by --force-reset): an actively blocked key stays blocked
-		 * and needs no state, nor a charge to the admission meter */
-		b = bpf_map_lookup_elem(t.block_map, t.key);
+		 * and needs no state, nor a charge to the admission meter (no
+		 * lookup while no rule blocks and no block is left: a spoofed
+		 * flood of new sources pays one hash miss, not two) */
+		b = (a->cfg_flags & RL_CFG_F_BLOCKS) ? bpf_map_lookup_elem(t.block_map, t.key) : NULL;
 		if (b && a->now_ns < b->until_ns) {
 			a->ready_ns = b->until_ns;
 			return RL_TIER_BLOCKED;

@@ -325,6 +325,12 @@ Result<uint64_t> Daemon::apply(const Config& cfg) {
     if (!w2) return w2.error();
     rl_config c = next.cfg;
     c.abi_version = RL_ABI_VERSION;
+    // blocks left by rules that no longer block stay enforced until they end
+    if (!(c.flags & RL_CFG_F_BLOCKS)) {
+        auto b4 = maps_->countBlock4();
+        auto b6 = maps_->countBlock6();
+        if (!b4 || !b6 || *b4 || *b6) c.flags |= RL_CFG_F_BLOCKS;
+    }
     c.generation = generation_ + 1;
     if (auto s = maps_->writeConfig(c); !s) return s.error();
     if (auto s = maps_->writeHint(next.hint.words); !s) return s.error();

@@ -445,6 +445,8 @@ private:
         img.hint = buildLpmHint(v4, v6);
         if (img.hint.v4) c.flags |= RL_CFG_F_HINT4;
         if (img.hint.v6) c.flags |= RL_CFG_F_HINT6;
+        for (const auto& r : img.rules)
+            if (r.action == RL_ACT_LIMIT && r.on_exceed == RL_EXCEED_BLOCK) c.flags |= RL_CFG_F_BLOCKS;
         if (cfg_.new_keys_empty) c.flags |= RL_CFG_F_NEW_EMPTY;
         if (cfg_.new_keys_empty_under_pressure) c.flags |= RL_CFG_F_NEW_EMPTY_PRESSURE;
         c.malformed_verdict = static_cast<uint8_t>(cfg_.malformed_verdict);

@@ -135,6 +135,9 @@ enum rl_event_type {
 #define RL_CFG_F_NO_DCACHE (1u << 4)  /* do not use the refusal cache (rl_dcache) */
 #define RL_CFG_F_HINT4 (1u << 5)      /* rl_lpmhint's IPv4 bitmap is valid: use it */
 #define RL_CFG_F_HINT6 (1u << 6)      /* rl_lpmhint's IPv6 bitmaps are valid: use them */
+/* rl_block4/6 may hold entries (a rule blocks, or did and its blocks remain):
+ * a key without state looks its penalty box up only while this is set */
+#define RL_CFG_F_BLOCKS (1u << 7)
 
 /* rl_state.flags */
 #define RL_ST_F_LIMITED (1u << 0)     /* last packet did not conform (event edge) */

@@ -16,13 +16,19 @@
 #   xdp_drop   bare XDP_DROP
 #   ratelimitd the shipped XDP program loaded by the daemon (build/controller/ratelimitd) from a
 #              YAML config: default rule, token bucket per /32 and /128
+#   ratelimitd_admit  the same, plus admission control on the default rule (the defence
+#              against spoofed floods, README): new sources get state at BENCH_E2E_ADMIT/s,
+#              the others share an `unknown` allowance of BENCH_E2E_UNKNOWN/s (defaults
+#              10000 and 1000). A different rule (new sources beyond the admit rate share
+#              one allowance): reported beside, never instead of, ratelimitd.
 #   ratelimit  the same program and rule loaded directly by rl_bench via the skeleton
 #              (the default instead of ratelimitd when the daemon is not built)
 #
 # usage: e2e.sh BUILD_DIR > e2e.csv   (root)
 # Knobs: BENCH_E2E_PACKETS=5000000 BENCH_E2E_RUNS=3 BENCH_E2E_FAMILIES="4 6"
 #        BENCH_E2E_SOURCES4=256,131072 (at most the /15) BENCH_E2E_SOURCES6=256,1000000
-#        BENCH_E2E_MODES="none nft hashlimit xdp_drop ratelimitd" BENCH_E2E_RATE=1 BENCH_E2E_BURST=1
+#        BENCH_E2E_MODES="none nft hashlimit xdp_drop ratelimitd ratelimitd_admit" BENCH_E2E_RATE=1 BENCH_E2E_BURST=1
+#        BENCH_E2E_ADMIT=10000 BENCH_E2E_UNKNOWN=1000 (ratelimitd_admit)
 #        BENCH_GEN_CPU=0 BENCH_RX_CPU=1 BENCH_RX_FIFO=0 (1: receiver NAPI thread SCHED_FIFO, so
 #        that other load on its CPU does not starve it; bounded by the run length)
 # The default limit is low (1/s, burst 1) on purpose: with a spoofed flood every source
@@ -37,8 +43,8 @@ FAMILIES=${BENCH_E2E_FAMILIES:-4 6}
 SOURCES4=${BENCH_E2E_SOURCES4:-256,131072}
 SOURCES6=${BENCH_E2E_SOURCES6:-256,1000000}
 RLD=$(cd "$O" && pwd)/controller/ratelimitd
-if [ -x "$RLD" ]; then RL_MODE=ratelimitd; else RL_MODE=ratelimit; fi
-MODES=${BENCH_E2E_MODES:-none nft hashlimit xdp_drop $RL_MODE}
+if [ -x "$RLD" ]; then RL_MODES="ratelimitd ratelimitd_admit"; else RL_MODES=ratelimit; fi
+MODES=${BENCH_E2E_MODES:-none nft hashlimit xdp_drop $RL_MODES}
 RATE=${BENCH_E2E_RATE:-1}
 BURST=${BENCH_E2E_BURST:-1}
 GEN_CPU=${BENCH_GEN_CPU:-0}
@@ -91,7 +97,7 @@ dropped_count() {
     none) echo 0 ;;
     nft) rx nft list chain "$NFT_FAMILY" rlbench pre | sed -n 's/.*counter packets \([0-9]*\).*/\1/p' ;;
     hashlimit) rx "$IPT" -t raw -L PREROUTING -v -x -n | awk '$3 == "DROP" { print $1 }' ;;
-    xdp_drop|ratelimit|ratelimitd) ethstat rx_queue_0_xdp_drops ;;
+    xdp_drop|ratelimit|ratelimitd|ratelimitd_admit) ethstat rx_queue_0_xdp_drops ;;
   esac
 }
 
@@ -115,7 +121,10 @@ EOF
       ;;
     xdp_drop) rx "$BENCH" load --ifname "$RDEV" --prog drop >&2 ;;
     ratelimit) rx "$BENCH" load --ifname "$RDEV" --prog ratelimit --rate "$RATE" --burst "$BURST" >&2 ;;
-    ratelimitd)
+    ratelimitd|ratelimitd_admit)
+      admit=""
+      [ "$1" = ratelimitd_admit ] && admit="  admit: {rate: ${BENCH_E2E_ADMIT:-10000}/s, burst: ${BENCH_E2E_ADMIT:-10000}}
+  unknown: {rate: ${BENCH_E2E_UNKNOWN:-1000}/s}"
       cat > "$TMP/ratelimit.yaml" <<EOF
 version: 1
 defaults:
@@ -125,6 +134,7 @@ defaults:
   rate: $RATE/s
   burst: $BURST
   key: {ipv4_prefix: 32, ipv6_prefix: 128}
+$admit
 metrics:
   listen: "off"
 control:
@@ -153,7 +163,7 @@ teardown_mode() {
     nft) rx nft delete table "$NFT_FAMILY" rlbench ;;
     hashlimit) rx "$IPT" -t raw -F PREROUTING ;;
     xdp_drop|ratelimit) ip -n "$RNS" link set dev "$RDEV" xdp off ;;
-    ratelimitd)
+    ratelimitd|ratelimitd_admit)
       kill "$RLD_PID"
       wait "$RLD_PID" || true
       RLD_PID=

@@ -78,6 +78,38 @@ def cost_table(rows):
     return out
 
 
+def e2e_ratios(groups, long_rows):
+    """Issue targets from one run: drop capacity per core of ratelimit at the fewest sources
+    against nft, hashlimit and XDP_DROP there, and its cost per packet (1 / pps per core)
+    with the most sources against the fewest."""
+    per_core = {k: statistics.median(float(x["rx_pps_per_core"]) for x in rs) for k, rs in groups.items()}
+    out = ["", "Ratios from this run (drop capacity per receiver core; cost per packet = 1 / that):", "",
+           "| family | mode | sources | vs nft | vs hashlimit | vs XDP_DROP | cost per packet, most sources / fewest |",
+           "|---|---|---:|---:|---:|---:|---:|"]
+    for fam in sorted({k[0] for k in per_core}):
+        srcs = sorted({int(k[2]) for k in per_core if k[0] == fam})
+        if not srcs:
+            continue
+        lo, hi = str(srcs[0]), str(srcs[-1])
+        for mode in ("ratelimitd", "ratelimitd_admit", "ratelimit"):
+            me = per_core.get((fam, mode, lo))
+            if not me:
+                continue
+            ratio = lambda other: (me / per_core[(fam, other, lo)]) if per_core.get((fam, other, lo)) else None
+            big = per_core.get((fam, mode, hi))
+            scale = (me / big) if big and hi != lo else None
+            cells = [ratio("nft"), ratio("hashlimit"), ratio("xdp_drop")]
+            out.append(f"| IPv{fam} | {mode} | {int(lo):,} | " + " | ".join(
+                fmt(c, "{:.2f}x") if c is not None and i < 2 else fmt(None if c is None else 100 * c, "{:.0f}%")
+                for i, c in enumerate(cells)) + f" | {fmt(scale, '{:.2f}x')} ({int(hi):,} sources) |")
+            key = ["e2e_ratio", fam, mode, "", "", lo, ""]
+            for name, v in (("vs_nft", cells[0]), ("vs_hashlimit", cells[1]), ("vs_xdp_drop", cells[2]),
+                            ("cost_most_vs_fewest_sources", scale)):
+                if v is not None:
+                    long_rows.append(key + [name, f"{v:.3f}", ""])
+    return out
+
+
 def fmt(v, spec="{}"):
     return "" if v is None or v == "" else spec.format(v)
 
@@ -261,6 +293,7 @@ def main():
                           key + ["drop_pct", f"{drop_pct:.2f}", "%"],
                           key + ["receiver_cpu_frac", f"{cpu:.3f}", ""],
                           key + ["rx_pps_per_core", f"{per_core:.0f}", "pps"]]
+        md += e2e_ratios(groups, long_rows)
 
     daemon = read_csv(os.path.join(out_dir, "daemon.csv"))
     if daemon:

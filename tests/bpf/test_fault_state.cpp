@@ -42,6 +42,30 @@ TEST_F(XdpFixture, PenaltyBoxOutlivesKeyState) {
     EXPECT_EQ(run(udp4("198.18.0.10")), XDP_PASS);
 }
 
+// Without RL_CFG_F_BLOCKS (no rule blocks, no block left: the daemon's call) a
+// key without state does not look up the penalty box: the block entry planted
+// here is not consulted, the key gets fresh state and passes.
+TEST_F(XdpFixture, StatelessKeysSkipThePenaltyBoxWithoutTheBlocksFlag) {
+    const uint64_t block_ns = 3600ull * RL_NSEC_PER_SEC;
+    setRule(1, limitRule({tier(gcra(5, 2), 32, 128)}, RL_EXCEED_BLOCK, block_ns));
+    setLpm4("198.18.0.0/16", matchSet({match(1)}));
+    Frame f = udp4("198.18.0.11");
+    for (int i = 0; i < 3; i++) run(f);  // the third exceeds: blocked
+    rl_block b{};
+    ASSERT_TRUE(block4("198.18.0.11", 1, 0, 32, &b));
+    ASSERT_TRUE(deleteState4("198.18.0.11", 1, 0, 32));
+    rl_config c = defaultConfig();
+    c.flags &= ~RL_CFG_F_BLOCKS;
+    setConfig(c);
+    auto before = counters({1});
+    EXPECT_EQ(run(f), XDP_PASS);
+    auto d = counters({1}) - before;
+    EXPECT_EQ(d.g(RL_GC_KEY_INSERT), 1u);
+    setConfig(defaultConfig());  // with the flag the block is found again
+    ASSERT_TRUE(deleteState4("198.18.0.11", 1, 0, 32));
+    EXPECT_EQ(run(f), XDP_DROP);
+}
+
 // A generation bump (the rule's meter changed incompatibly, or the daemon lost
 // rl_rules and cannot tell) restarts the key's meter but not its penalty box.
 TEST_F(XdpFixture, PenaltyBoxSurvivesAGenerationRestart) {

@@ -209,8 +209,9 @@ top: {sample: 8}
     EXPECT_EQ(std::string(img.meta[img.ids.at("t")].name), "t");
     EXPECT_EQ(std::string(img.meta[0].name), "default");
     EXPECT_EQ(img.cfg.abi_version, static_cast<uint32_t>(RL_ABI_VERSION));
-    // both families' prefixes are summarised by the LPM hint
-    EXPECT_EQ(img.cfg.flags, RL_CFG_F_L2_BYTES | RL_CFG_F_NEW_EMPTY | RL_CFG_F_HINT4 | RL_CFG_F_HINT6);
+    // both families' prefixes are summarised by the LPM hint; rule t blocks
+    EXPECT_EQ(img.cfg.flags,
+              RL_CFG_F_L2_BYTES | RL_CFG_F_NEW_EMPTY | RL_CFG_F_HINT4 | RL_CFG_F_HINT6 | RL_CFG_F_BLOCKS);
     EXPECT_EQ(img.cfg.malformed_verdict, RL_VERDICT_PASS);
     EXPECT_EQ(img.cfg.state_full_verdict, RL_VERDICT_DROP);
     EXPECT_EQ(img.cfg.event_rate, 10u);

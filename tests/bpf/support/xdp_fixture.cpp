@@ -213,6 +213,7 @@ rl_config XdpFixture::defaultConfig() {
     c.event_rate = 100;
     c.event_burst = 200;
     c.talker_shift = 0;
+    c.flags = RL_CFG_F_BLOCKS;  // tests install block rules freely (the daemon sets it per config)
     return c;
 }
 
