@@ -361,7 +361,7 @@ struct rl_talker {
  * refusing meter could accept a packet of that source again (for a block: its
  * end). Until then that source's packets on this CPU get the same verdict and
  * reason without classification, state lookup or meter: a flood from sources
- * over their limit costs little more than a bare XDP_DROP.
+ * over their limit costs about 1.5x a bare XDP_DROP per packet.
  *   - Never over-admits: it only repeats a refusal the meter would repeat. A
  *     refund that races the refusal (another tier or the ceiling rejected a
  *     packet this tier had accepted) may make the meter ready a little earlier
