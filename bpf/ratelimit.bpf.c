@@ -674,7 +674,7 @@ int rl_xdp(struct xdp_md *ctx)
 	/* a source refused a moment ago is refused again, until its meter is ready */
 	if (!(cfg->flags & RL_CFG_F_NO_DCACHE))
 		dcsum = bpf_map_lookup_elem(&rl_dcache, &sum);
-	if (dcsum) {
+	if (dcsum && dcsum->addr[0] < dcsum->until_ns) {  /* else nothing is live */
 		coarse = bpf_ktime_get_coarse_ns();  /* <= now: no live entry if >= the latest end */
 		if (coarse < dcsum->until_ns) {
 			slot = rl_dc_slot(k0, k1);
@@ -702,6 +702,8 @@ int rl_xdp(struct xdp_md *ctx)
 	if (!a.now_ns)
 		a.now_ns = bpf_ktime_get_ns();
 	tick = a.now_ns;
+	if (dcsum)
+		dcsum->addr[0] = a.now_ns;
 
 	cls = rl_classify(&pkt, cfg->flags);
 	rule_id = cls & ~RL_CLS_F_PORTS;

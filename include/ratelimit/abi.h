@@ -374,8 +374,10 @@ struct rl_talker {
  *   - Override blocks (rl_ovr4/6) are still looked up first.
  *   - Not state: never pinned, lost on restart. RL_CFG_F_NO_DCACHE turns it off.
  *   - rl_dcache[RL_DCACHE_SLOTS] (one past the slots) is this CPU's summary:
- *     its until_ns is the latest until_ns ever filled on this CPU, so a CPU
- *     that refused nothing lately does not look the slots up at all.
+ *     its until_ns is the latest until_ns ever filled on this CPU, and its
+ *     addr[0] the latest bpf_ktime_get_ns() this CPU read on the full path (a
+ *     lower bound of now). Once that passed until_ns, nothing can be live: a
+ *     CPU that refused nothing lately reads no clock and no slot for it.
  *   - An entry that has ended still says which tier refused: that tier is
  *     metered first for the source's next packet (rl_limit).
  *   - A hit reads the coarse clock only (no clocksource read) while the entry
