@@ -361,7 +361,7 @@ struct rl_talker {
  * refusing meter could accept a packet of that source again (for a block: its
  * end). Until then that source's packets on this CPU get the same verdict and
  * reason without classification, state lookup or meter: a flood from sources
- * over their limit costs about 1.5x a bare XDP_DROP per packet.
+ * over their limit costs about 1.3-1.5x a bare XDP_DROP per packet.
  *   - Never over-admits: it only repeats a refusal the meter would repeat. A
  *     refund that races the refusal (another tier or the ceiling rejected a
  *     packet this tier had accepted) may make the meter ready a little earlier
@@ -382,7 +382,7 @@ struct rl_talker {
  *     metered first for the source's next packet (rl_limit).
  *   - A hit reads the coarse clock only (no clocksource read) while the entry
  *     ends more than RL_COARSE_LAG_NS (bpf/ratelimit.bpf.c) after it.
- * 2048 slots (80 KiB per CPU) stay in L2 while a flood streams through state.
+ * 2048 slots: 80 KiB per CPU, sized to stay in a core's L2 cache.
  */
 #define RL_DCACHE_BITS 11
 #define RL_DCACHE_SLOTS (1u << RL_DCACHE_BITS)
