@@ -441,15 +441,14 @@ static __always_inline int rl_override_blocks(const struct rl_config *cfg,
 static __always_inline int rl_limit(const struct rl_rule *r, struct rl_tier_args *a)
 {
 	__u32 n = r->n_tiers > RL_MAX_TIERS ? RL_MAX_TIERS : r->n_tiers;
-	__u32 t, charged = 0, rid = a->rule_id;
+	__u32 first = a->first_tier < n ? a->first_tier : 0;
+	__u32 i, t, charged = 0, rid = a->rule_id;
 	struct rl_admit_state *adm = NULL;
 	int ret = RL_OUT_PASS;
 
 	/* a->first_tier first, then the others in order: a source refused by an
 	 * aggregate tier is refused again there without charging and refunding
 	 * the tiers before it */
-	__u32 i, first = a->first_tier < n ? a->first_tier : 0;
-
 	for (i = 0; i < RL_MAX_TIERS; i++) {
 		int v;
 
@@ -500,13 +499,14 @@ static __always_inline int rl_limit(const struct rl_rule *r, struct rl_tier_args
 }
 
 /*
- * 1 in 2^shift packets: a multiplicative (Fibonacci) hash of the clock and the
- * source, whose top `shift` bits are all zero with probability 2^-shift. No
- * helper call (bpf_get_prandom_u32) on the fast path.
+ * 1 in 2^shift packets: a multiplicative (Fibonacci) hash of a per-packet tick
+ * (the clock, or a per-CPU sequence number) and the source, whose top `shift`
+ * bits are all zero with probability 2^-shift. No helper call
+ * (bpf_get_prandom_u32) on the fast path.
  */
-static __always_inline int rl_sampled(__u32 shift, __u64 now_ns, __u32 salt)
+static __always_inline int rl_sampled(__u32 shift, __u64 tick, __u32 salt)
 {
-	__u64 h = (now_ns ^ salt) * 0x9E3779B97F4A7C15ull;
+	__u64 h = (tick ^ salt) * 0x9E3779B97F4A7C15ull;
 
 	if (!shift)
 		return 0;
