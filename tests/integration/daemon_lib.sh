@@ -85,6 +85,27 @@ rules:
 YAML
 }
 
+# jail_lab_yaml: a config whose default allows, a "jail" rule that blocks
+# ADDR_S2 for 10m past 2/s burst 2, and a "lab" rule of 1000/s for ADDR_S (the
+# fault tests that put a source in the penalty box and keep one passing).
+jail_lab_yaml() {
+    cat <<YAML
+version: 1
+defaults:
+  action: allow
+rules:
+  - name: jail
+    sources: [$ADDR_S2/32]
+    rate: 2/s
+    burst: 2
+    on_exceed: block
+    block_for: 10m
+  - name: lab
+    sources: [$ADDR_S/32]
+    rate: 1000/s
+YAML
+}
+
 start_daemon() {
     local cfg=$1
     shift

@@ -11,24 +11,10 @@ command -v bpftool >/dev/null || skip "bpftool missing"
 
 make_netns
 CFG="$WORK/ratelimit.yaml"
-cat >"$CFG" <<YAML
-version: 1
-defaults:
-  action: allow
-rules:
-  - name: jail
-    sources: [$ADDR_S2/32]
-    rate: 2/s
-    burst: 2
-    on_exceed: block
-    block_for: 10m
-  - name: lab
-    sources: [$ADDR_S/32]
-    rate: 1000/s
-tracking:
-  capacity_v4: 4096
-  capacity_v6: 4096
-YAML
+{
+    jail_lab_yaml
+    printf 'tracking:\n  capacity_v4: 4096\n  capacity_v6: 4096\n'
+} >"$CFG"
 start_daemon "$CFG"
 r=$(pings $ADDR_S2 20)
 [ "$r" -le 10 ] || fail "jail rule: $r/20 replies"

@@ -14,21 +14,7 @@ CFG="$WORK/ratelimit.yaml"
 # (3600 LPM entries), all rates changed together so a reload rewrites them.
 write_cfg() {
     {
-        cat <<YAML
-version: 1
-defaults:
-  action: allow
-rules:
-  - name: jail
-    sources: [$ADDR_S2/32]
-    rate: 2/s
-    burst: 2
-    on_exceed: block
-    block_for: 10m
-  - name: lab
-    sources: [$ADDR_S/32]
-    rate: 1000/s
-YAML
+        jail_lab_yaml
         for r in $(seq 1 150); do
             printf '  - name: f%d\n    rate: %s\n    sources: [' "$r" "$1"
             for h in $(seq 1 24); do printf '10.%d.%d.%d/32%s' $((r / 200)) $((r % 200)) "$h" "$([ "$h" -lt 24 ] && echo ', ')"; done

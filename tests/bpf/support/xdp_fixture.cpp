@@ -363,14 +363,22 @@ Counters XdpFixture::counters(const std::vector<uint32_t>& rule_rows) const {
 
 // ---- state -------------------------------------------------------------------------
 
-bool XdpFixture::state4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen,
-                        rl_state* out) const {
+namespace {
+// The rl_state4/rl_block4 key of an IPv4 address as the program builds it.
+rl_key4 key4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen) {
     auto a = parseAddr(addr);
     rl_key4 k{};
     std::memcpy(&k.addr, a.data(), 4);
     k.rule_id = rule;
     k.tier = tier;
     k.prefix_len = plen;
+    return k;
+}
+}  // namespace
+
+bool XdpFixture::state4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen,
+                        rl_state* out) const {
+    rl_key4 k = key4(addr, rule, tier, plen);
     return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.rl_state4), &k, out) == 0;
 }
 
@@ -405,23 +413,13 @@ bool XdpFixture::talker(const std::string& addr, rl_talker* out) const {
 }
 
 bool XdpFixture::deleteState4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen) {
-    auto a = parseAddr(addr);
-    rl_key4 k{};
-    std::memcpy(&k.addr, a.data(), 4);
-    k.rule_id = rule;
-    k.tier = tier;
-    k.prefix_len = plen;
+    rl_key4 k = key4(addr, rule, tier, plen);
     return bpf_map_delete_elem(bpf_map__fd(skel_->maps.rl_state4), &k) == 0;
 }
 
 bool XdpFixture::block4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen,
                         rl_block* out) const {
-    auto a = parseAddr(addr);
-    rl_key4 k{};
-    std::memcpy(&k.addr, a.data(), 4);
-    k.rule_id = rule;
-    k.tier = tier;
-    k.prefix_len = plen;
+    rl_key4 k = key4(addr, rule, tier, plen);
     return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.rl_block4), &k, out) == 0;
 }
 
