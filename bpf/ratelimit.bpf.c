@@ -16,6 +16,7 @@
 #include "lib/stats.bpf.h"
 #include "lib/meter.bpf.h"
 #include "lib/lpm_hint.h"
+#include "lib/known.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -185,12 +186,13 @@ __noinline int rl_admit_new(struct rl_tier_args *a)
 
 /* Key of one tier plus its state map, penalty-box map and rule meter. */
 struct rl_tier_ref {
-	struct rl_key4 k4;
-	struct rl_key6 k6;
+	struct rl_key4 k4 __attribute__((aligned(8)));
+	struct rl_key6 k6 __attribute__((aligned(8)));
 	void *key;
 	void *state_map;
 	void *block_map;
 	const struct rl_meter *m;
+	__u32 known_bit;    /* the key's bit in rl_known (bpf/lib/known.h) */
 	__u16 gen;
 };
 
@@ -208,12 +210,41 @@ static __always_inline int rl_tier_ref(struct rl_tier_args *a, struct rl_tier_re
 		t->key = &t->k4;
 		t->state_map = &rl_state4;
 		t->block_map = &rl_block4;
+		t->known_bit = rl_known_bit4(&t->k4);
 	} else {
 		t->key = &t->k6;
 		t->state_map = &rl_state6;
 		t->block_map = &rl_block6;
+		t->known_bit = rl_known_bit6(&t->k6);
 	}
 	return 0;
+}
+
+/* The known-key filter (abi.h): 0 if the key surely has no state, 1 if it may. */
+static __always_inline int rl_known_maybe(const struct rl_known *k, const struct rl_tier_ref *t)
+{
+	__u64 half;
+
+	if (!k)
+		return 1;
+	half = k->active;
+	if (!half)
+		return 1;
+	return !!(k->words[(half - 1) & 1][rl_known_word(t->known_bit) & (RL_KNOWN_WORDS - 1)] &
+		  rl_known_mask(t->known_bit));
+}
+
+/* A key was inserted: its bit in both halves, built or not (a rebuild may be
+ * zeroing either one). */
+static __always_inline void rl_known_add(struct rl_known *k, const struct rl_tier_ref *t)
+{
+	__u32 w = rl_known_word(t->known_bit) & (RL_KNOWN_WORDS - 1);
+	__u64 mask = rl_known_mask(t->known_bit);
+
+	if (!(k->words[0][w] & mask))
+		__sync_fetch_and_or(&k->words[0][w], mask);
+	if (!(k->words[1][w] & mask))
+		__sync_fetch_and_or(&k->words[1][w], mask);
 }
 
 /*
@@ -255,14 +286,17 @@ __noinline int rl_tier_take(struct rl_tier_args *a)
 {
 	struct rl_tier_ref t;
 	struct rl_state *st, fresh;
+	struct rl_known *known;
 	struct rl_block *b;
-	int start_empty, pressure;
+	int start_empty, pressure, inserted;
+	__u32 zero = 0;
 
 	if (!a || rl_tier_ref(a, &t))
 		return RL_TIER_ERROR;
 	start_empty = !!(a->cfg_flags & RL_CFG_F_NEW_EMPTY);
+	known = bpf_map_lookup_elem(&rl_known, &zero);
 
-	st = bpf_map_lookup_elem(t.state_map, t.key);
+	st = rl_known_maybe(known, &t) ? bpf_map_lookup_elem(t.state_map, t.key) : NULL;
 	if (!st) {
 		/* the penalty box outlives key state (state evicted by the LRU, or
 		 * discarded by --force-reset): an actively blocked key stays blocked
@@ -288,15 +322,19 @@ __noinline int rl_tier_take(struct rl_tier_args *a)
 		if (b) /* expired entry: the check below removes it and emits BLOCK_END */
 			fresh.meta |= RL_ST_F_BLOCKED;
 		/* EEXIST: another CPU created it first, the lookup below finds theirs */
-		bpf_map_update_elem(t.state_map, t.key, &fresh, BPF_NOEXIST);
+		inserted = !bpf_map_update_elem(t.state_map, t.key, &fresh, BPF_NOEXIST);
 		st = bpf_map_lookup_elem(t.state_map, t.key);
 		if (!st) {
 			rl_gcount(RL_GC_KEY_INSERT_FAIL);
 			return RL_TIER_FULL;
 		}
-		rl_gcount(RL_GC_KEY_INSERT);
-		if (pressure)
-			rl_gcount(RL_GC_KEY_INSERT_EMPTY);
+		if (known)
+			rl_known_add(known, &t);
+		if (inserted) {
+			rl_gcount(RL_GC_KEY_INSERT);
+			if (pressure)
+				rl_gcount(RL_GC_KEY_INSERT_EMPTY);
+		}
 	} else if (RL_ST_ALGO(st->meta) != t.m->algo || RL_ST_GEN(st->meta) != t.gen) {
 		/* the rule changed incompatibly: restart this key's meter (racy,
 		 * benign); its penalty-box entry, if any, stays authoritative */

@@ -163,6 +163,15 @@ struct {
 	__type(value, struct rl_dcache);
 } rl_dcache SEC(".maps");
 
+/* Known-key filter (abi.h): bits of the state keys; not state (never pinned). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct rl_known);
+} rl_known SEC(".maps");
+
 /* Event rate limiter state, per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -14,9 +14,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "app/lockout.hpp"
@@ -558,7 +560,36 @@ Status Daemon::setup() {
         watchdog_usec_ = 0;
     }
     snapshotTalkers();
+    auto kf = KnownFilter::open(loader_->maps());
+    if (!kf) return kf.error();
+    known_ = std::move(*kf);
     return {};
+}
+
+// Builds rl_known from the state tables (the fast path does not use it until
+// then), then rebuilds it when evicted keys' bits pile up (KnownFilter::maintain).
+void Daemon::maintainKnownFilter(std::stop_token stop) {
+    std::mutex m;
+    std::condition_variable_any cv;
+    bool failing = false;
+    while (!stop.stop_requested()) {
+        auto t0 = KnownFilter::Clock::now();
+        bool was_built = known_->built();
+        auto r = known_->maintain(t0);
+        if (!r) {
+            if (!failing) RL_LOG_WARN("known-key filter: %s", r.error().message().c_str());
+            failing = true;
+        } else if (*r) {
+            failing = false;
+            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(KnownFilter::Clock::now() - t0).count();
+            const auto& b = known_->lastBuild();
+            RL_LOG_INFO("known-key filter %s from %llu keys: %.1f%% of its bits set, in %lld ms",
+                        was_built ? "rebuilt" : "built", static_cast<unsigned long long>(b.keys), 100.0 * b.fill,
+                        static_cast<long long>(ms));
+        }
+        std::unique_lock lk(m);
+        cv.wait_for(lk, stop, std::chrono::seconds(1), [] { return false; });
+    }
 }
 
 void Daemon::notifyStatus() {
@@ -589,6 +620,8 @@ int Daemon::run() {
     if (auto s = dropCapabilitiesExcept({CAP_BPF, CAP_NET_ADMIN}); !s)
         RL_LOG_WARN("could not drop capabilities: %s", s.error().message().c_str());
     RL_LOG_INFO("capabilities from now on: %s", capabilityNames("CapEff").c_str());
+    // capabilities are per thread: started after the drop, it never had more
+    known_thread_ = std::jthread([this](std::stop_token st) { maintainKnownFilter(st); });
     sd_notify(0, "READY=1");
     notifyStatus();
     RL_LOG_INFO("ready: generation %lu, control socket %s", static_cast<unsigned long>(generation_),
@@ -738,6 +771,10 @@ void Daemon::snapshotTalkers() {
 
 void Daemon::shutdown() {
     sd_notify(0, "STOPPING=1");
+    if (known_thread_.joinable()) {
+        known_thread_.request_stop();
+        known_thread_.join();
+    }
     subs_.clear();
     server_.reset();
     events_.reset();

@@ -10,6 +10,8 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <stop_token>
+#include <thread>
 #include <variant>
 #include <string>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "config/config.hpp"
 #include "control/server.hpp"
 #include "loader/loader.hpp"
+#include "maps/known_filter.hpp"
 #include "maps/maps.hpp"
 #include "rules/compiler.hpp"
 #include "stats/metrics_server.hpp"
@@ -89,6 +92,7 @@ private:
     Status loadInitialConfig();
     Status setup();
     void shutdown();
+    void maintainKnownFilter(std::stop_token stop);
     Status attachConfigured();
     // configuration
     Config merged() const;
@@ -165,6 +169,10 @@ private:
     uint64_t events_seen_ = 0;
     uint64_t next_attach_check_ns_ = 0;
     std::set<std::string> if_gone_;              // configured interfaces seen missing (logged once)
+    // rl_known's builder: a thread, because a walk of 1M keys takes ~0.3 s;
+    // last, so that it stops before the maps it walks go away
+    std::unique_ptr<KnownFilter> known_;
+    std::jthread known_thread_;
 };
 
 }  // namespace ratelimit

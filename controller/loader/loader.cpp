@@ -69,8 +69,11 @@ bool exists(const std::string& path) {
 }
 
 // Maps that are a cache, not state: never pinned nor reused, fresh per load
-// (rl_dcache entries are valid for one daemon's configuration generations).
-bool isCache(const bpf_map* map) { return std::strcmp(bpf_map__name(map), RL_MAP_DCACHE) == 0; }
+// (rl_dcache entries are valid for one daemon's configuration generations;
+// rl_known is rebuilt from the state tables by every daemon).
+bool isCache(const bpf_map* map) {
+    return std::strcmp(bpf_map__name(map), RL_MAP_DCACHE) == 0 || std::strcmp(bpf_map__name(map), RL_MAP_KNOWN) == 0;
+}
 
 // Makes sure `pin` is a directory on a bpffs, mounting /sys/fs/bpf if needed.
 Status ensureBpffs(const std::string& pin) {
@@ -203,7 +206,7 @@ Status Loader::openAndLoad() {
         bpf_map__fd(m.rl_ovr4), bpf_map__fd(m.rl_ovr6), bpf_map__fd(m.rl_global),
         bpf_map__fd(m.rl_stats), bpf_map__fd(m.rl_gstats), bpf_map__fd(m.rl_events),
         bpf_map__fd(m.rl_evlim), bpf_map__fd(m.rl_talkers), bpf_map__fd(m.rl_admit),
-        bpf_map__fd(m.rl_lpmhint)};
+        bpf_map__fd(m.rl_lpmhint), bpf_map__fd(m.rl_known)};
     auto info = progInfo(progFd());
     if (!info) return info.error();
     prog_id_ = info->id;

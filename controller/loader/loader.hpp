@@ -20,7 +20,7 @@ struct MapFds {
     int cfg = -1, rules = -1, rulemeta = -1, lpm4 = -1, lpm6 = -1;
     int state4 = -1, state6 = -1, block4 = -1, block6 = -1;
     int ovr4 = -1, ovr6 = -1, global = -1, stats = -1, gstats = -1;
-    int events = -1, evlim = -1, talkers = -1, admit = -1, lpmhint = -1;
+    int events = -1, evlim = -1, talkers = -1, admit = -1, lpmhint = -1, known = -1;
 };
 
 struct LoaderOptions {

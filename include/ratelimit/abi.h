@@ -403,6 +403,30 @@ struct rl_dcache {
 	__u32 seq;                  /* summary slot only: cache hits on this CPU (talker sampling) */
 };
 
+/*
+ * Known-key filter (rl_known, one BPF_F_MMAPABLE array value; bpf/lib/known.h):
+ * a one-hash Bloom filter of the state keys (rl_state4/6). A key whose bit is
+ * clear in the active half has no state: the fast path skips the state lookup
+ * (a hash-table miss, i.e. cache misses on a table of 1M buckets) and goes
+ * straight to admission and insert. A spoofed flood refused by admission
+ * control then costs no hash-table access at all. Set bits of evicted keys are
+ * only false positives (a lookup that misses, as without the filter).
+ *   - The fast path sets a new key's bit in both halves after inserting it.
+ *   - User space rebuilds the inactive half: zeroes it, sets the bits of every
+ *     key a full walk of rl_state4/6 finds, then makes it active. A key that
+ *     existed when the walk started is walked; one inserted after the zeroing
+ *     set its own bit: no key present at the flip lacks its bit.
+ *   - active == 0 (a fresh map, not yet built from the state tables): not
+ *     used. Not state: never pinned; a restarted daemon builds it again.
+ */
+#define RL_KNOWN_BITS 21                      /* bits per half: 256 KiB */
+#define RL_KNOWN_WORDS (1u << (RL_KNOWN_BITS - 6))
+struct rl_known {
+	__u64 active;               /* 0: not built; else 1 + the half the fast path reads */
+	__u64 _pad0[7];             /* keeps the words off active's cache line */
+	__u64 words[2][RL_KNOWN_WORDS];
+};
+
 /* Per-CPU event limiter (rl_evlim[0]): virtual-time token bucket. */
 struct rl_evlim {
 	__u64 tat_q;
@@ -442,6 +466,7 @@ struct rl_event {
 #define RL_MAP_ADMIT "rl_admit"
 #define RL_MAP_DCACHE "rl_dcache"
 #define RL_MAP_LPMHINT "rl_lpmhint"
+#define RL_MAP_KNOWN "rl_known"
 
 /* Names used by the exporter and CLI; tables asserted to have __MAX entries. */
 #define RL_REASON_NAMES                                                         \

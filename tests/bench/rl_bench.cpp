@@ -46,6 +46,7 @@
 #define ratelimit rl_skel
 #include "ratelimit.skel.h"
 #undef ratelimit
+#include "maps/known_filter.hpp"
 #include "ratelimit/abi.h"
 #include "rules/lpm_hint.hpp"
 #include "rules/meter_params.hpp"
@@ -328,6 +329,17 @@ void configure(rl_skel* s, Meter meter, bool two_tier, uint64_t pps, uint64_t bu
     if (hint.v6) cfg.flags |= RL_CFG_F_HINT6;
     if (getenv("RL_BENCH_NO_HINT")) cfg.flags &= ~(RL_CFG_F_HINT4 | RL_CFG_F_HINT6);
     updateElem(bpf_map__fd(s->maps.rl_cfg), &zero, &cfg, "rl_cfg");
+    // the known-key filter, built as the daemon builds it after loading
+    // (RL_BENCH_NO_KNOWN=1: left unbuilt, so never used, for the ablation)
+    if (!getenv("RL_BENCH_NO_KNOWN")) {
+        MapFds fds;
+        fds.known = bpf_map__fd(s->maps.rl_known);
+        fds.state4 = bpf_map__fd(s->maps.rl_state4);
+        fds.state6 = bpf_map__fd(s->maps.rl_state6);
+        auto kf = KnownFilter::open(fds);
+        if (!kf) fail("known filter: " + kf.error().message(), 0);
+        if (auto r = (*kf)->rebuild(); !r) fail("known filter: " + r.error().message(), 0);
+    }
 }
 
 rl_config defaultRuntimeConfig() {

@@ -15,6 +15,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "bpf/lib/known.h"
+#include "maps/known_filter.hpp"
 #include "rules/meter_params.hpp"
 
 // The skeleton's struct is named `ratelimit`, like our namespace: a struct and
@@ -197,6 +199,8 @@ void XdpFixture::SetUp() {
         ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_dcache), &i, dc.data(), BPF_ANY), 0);
     uint32_t zero = 0;
     ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_evlim), &zero, lim.data(), BPF_ANY), 0);
+    auto known = std::make_unique<rl_known>();  // not built: the fast path ignores it
+    ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_known), &zero, known.get(), BPF_ANY), 0);
     setConfig(defaultConfig());
     events();  // drop leftovers of earlier tests
 }
@@ -363,8 +367,6 @@ Counters XdpFixture::counters(const std::vector<uint32_t>& rule_rows) const {
 
 // ---- state -------------------------------------------------------------------------
 
-namespace {
-// The rl_state4/rl_block4 key of an IPv4 address as the program builds it.
 rl_key4 key4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen) {
     auto a = parseAddr(addr);
     rl_key4 k{};
@@ -374,7 +376,6 @@ rl_key4 key4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen)
     k.prefix_len = plen;
     return k;
 }
-}  // namespace
 
 bool XdpFixture::state4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen,
                         rl_state* out) const {
@@ -415,6 +416,37 @@ bool XdpFixture::talker(const std::string& addr, rl_talker* out) const {
 bool XdpFixture::deleteState4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen) {
     rl_key4 k = key4(addr, rule, tier, plen);
     return bpf_map_delete_elem(bpf_map__fd(skel_->maps.rl_state4), &k) == 0;
+}
+
+void XdpFixture::putState4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen, const rl_state& st) {
+    rl_key4 k = key4(addr, rule, tier, plen);
+    check(bpf_map_update_elem(bpf_map__fd(skel_->maps.rl_state4), &k, &st, BPF_ANY), "update rl_state4");
+}
+
+MapFds XdpFixture::knownFds() {
+    MapFds fds;
+    fds.known = bpf_map__fd(skel_->maps.rl_known);
+    fds.state4 = bpf_map__fd(skel_->maps.rl_state4);
+    fds.state6 = bpf_map__fd(skel_->maps.rl_state6);
+    return fds;
+}
+
+void XdpFixture::rebuildKnown() {
+    auto kf = KnownFilter::open(knownFds());
+    ASSERT_TRUE(kf) << kf.error().message();
+    auto r = (*kf)->rebuild();
+    ASSERT_TRUE(r) << r.error().message();
+}
+
+std::unique_ptr<rl_known> XdpFixture::readKnown() const {
+    auto k = std::make_unique<rl_known>();
+    uint32_t zero = 0;
+    check(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.rl_known), &zero, k.get()), "lookup rl_known");
+    return k;
+}
+
+bool XdpFixture::knownBit(const rl_known& k, int half, uint32_t bit) {
+    return (k.words[half & 1][rl_known_word(bit)] & rl_known_mask(bit)) != 0;
 }
 
 bool XdpFixture::block4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen,

@@ -22,10 +22,12 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "bpf/support/packet_builder.hpp"
+#include "loader/loader.hpp"
 #include "ratelimit/abi.h"
 #include "rules/meter_params.hpp"
 
@@ -55,6 +57,9 @@ struct LoadOptions {
     uint32_t block_entries = 1024;
     bool attach_to_veth = true;
 };
+
+// The rl_state4/rl_block4 key of an IPv4 address as the program builds it.
+rl_key4 key4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen);
 
 class XdpFixture : public ::testing::Test {
 public:
@@ -104,6 +109,16 @@ protected:
     rl_admit_state admitState(uint32_t rule) const;  // rl_admit[rule]
     // Removes a key's meter state (as an LRU eviction or a discarded pinned map would).
     bool deleteState4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen);
+    // Writes a key's meter state from user space (as state pinned by an earlier
+    // program would be there): its rl_known bit is not set.
+    void putState4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen, const rl_state& st);
+
+    // ---- known-key filter (rl_known; zeroed, i.e. not built, by SetUp) ----
+    // Builds it from the state tables, as the daemon does (KnownFilter::rebuild).
+    void rebuildKnown();
+    static MapFds knownFds();     // rl_known, rl_state4, rl_state6: what KnownFilter uses
+    std::unique_ptr<rl_known> readKnown() const;   // a copy of the whole map value (512 KiB)
+    static bool knownBit(const rl_known& k, int half, uint32_t bit);
 
     // Events received from the ring buffer since the last call (drains it).
     std::vector<rl_event> events();
