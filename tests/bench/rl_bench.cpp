@@ -277,6 +277,13 @@ void configure(rl_skel* s, Meter meter, bool two_tier, uint64_t pps, uint64_t bu
     def.n_tiers = 1;
     def.generation = 1;
     def.tiers[0] = makeMeter(meter, pps, burst, 32, 128);
+    // RL_BENCH_ADMIT=1: admission control on the default rule (10,000 new keys/s,
+    // unknown sources 1,000/s): past the fill's admissions, sources are refused
+    // without state, the path of a spoofed flood
+    if (getenv("RL_BENCH_ADMIT")) {
+        def.admit = must(gcraMeter({.packets = {10000, RL_NSEC_PER_SEC}, .burst = 10000}), "admit");
+        def.unknown = must(gcraMeter({.packets = {1000, RL_NSEC_PER_SEC}, .burst = 1000}), "unknown");
+    }
     uint32_t id = RL_RULE_DEFAULT;
     updateElem(bpf_map__fd(s->maps.rl_rules), &id, &def, "rl_rules");
 
@@ -375,7 +382,8 @@ std::pair<uint64_t, uint64_t> ruleCounters(rl_skel* s, uint32_t nrules) {
             for (auto& c : cells) {
                 total += c.packets;
                 if (reason == RL_REASON_DROP_RATE || reason == RL_REASON_DROP_DENY ||
-                    reason == RL_REASON_DROP_BLOCKED || reason == RL_REASON_DROP_GLOBAL)
+                    reason == RL_REASON_DROP_BLOCKED || reason == RL_REASON_DROP_GLOBAL ||
+                    reason == RL_REASON_DROP_UNKNOWN)
                     dropped += c.packets;
             }
         }
