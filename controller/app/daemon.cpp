@@ -572,6 +572,7 @@ void Daemon::maintainKnownFilter(std::stop_token stop) {
     std::mutex m;
     std::condition_variable_any cv;
     bool failing = false;
+    KnownSnapshot snap;
     while (!stop.stop_requested()) {
         auto t0 = KnownFilter::Clock::now();
         bool was_built = known_->built();
@@ -581,12 +582,17 @@ void Daemon::maintainKnownFilter(std::stop_token stop) {
             failing = true;
         } else if (*r) {
             failing = false;
+            snap.builds++;
+            snap.keys = known_->lastBuild().keys;
             auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(KnownFilter::Clock::now() - t0).count();
             const auto& b = known_->lastBuild();
             RL_LOG_INFO("known-key filter %s from %llu keys: %.1f%% of its bits set, in %lld ms",
                         was_built ? "rebuilt" : "built", static_cast<unsigned long long>(b.keys), 100.0 * b.fill,
                         static_cast<long long>(ms));
         }
+        snap.built = known_->built();
+        snap.fill = known_->fill();
+        metrics_state_->publishKnown(snap);
         std::unique_lock lk(m);
         cv.wait_for(lk, stop, std::chrono::seconds(1), [] { return false; });
     }

@@ -285,6 +285,25 @@ std::vector<MetricFamily> toFamilies(const StatsSnapshot& s, double scrape_secon
         out.push_back(std::move(ts));
     }
 
+    if (s.known) {
+        auto b = family("ratelimit_known_filter_built",
+                        "1 once the known-key filter is built and used by the fast path.", MetricType::Gauge);
+        add(b, s.known->built ? 1 : 0);
+        out.push_back(std::move(b));
+        auto n = family("ratelimit_known_filter_builds_total",
+                        "Known-key filter builds from the state tables (start-up and rebuilds).", MetricType::Counter);
+        add(n, double(s.known->builds));
+        out.push_back(std::move(n));
+        auto k = family("ratelimit_known_filter_build_keys", "State keys the last known-key filter build walked.",
+                        MetricType::Gauge);
+        add(k, double(s.known->keys));
+        out.push_back(std::move(k));
+        auto f = family("ratelimit_known_filter_fill_ratio",
+                        "Fraction of the known-key filter's bits set (its false-positive rate for new keys).",
+                        MetricType::Gauge);
+        add(f, s.known->fill);
+        out.push_back(std::move(f));
+    }
     {
         auto f = family("ratelimit_build_info", "Daemon version and BPF ABI version; always 1.", MetricType::Gauge);
         add(f, 1, {{"version", RL_VERSION}, {"abi", std::to_string(RL_ABI_VERSION)}});
@@ -421,6 +440,7 @@ StatsSnapshot Collector::read() const {
         for (const auto& a : opts_.state->attachments())
             s.attachments.push_back({a.interface, a.mode, isAttached(a)});
         s.reloads = opts_.state->reloads();
+        s.known = opts_.state->known();
     }
 
     errors_total_ += errors;

@@ -61,6 +61,7 @@ struct StatsSnapshot {
     std::optional<double> keys_age_seconds;    // age of the tracked-key count
     std::vector<AttachmentStatus> attachments;
     std::optional<ReloadSnapshot> reloads;
+    std::optional<KnownSnapshot> known;
     uint64_t scrape_errors_total = 0;
 };
 

@@ -1,5 +1,5 @@
-// What the daemon publishes for the metrics collector: the attachments it made
-// and its reload counters. Written on the daemon's event loop (Daemon::
+// What the daemon publishes for the metrics collector: the attachments it made,
+// its reload counters and the known-key filter's state. Written on the daemon's event loop (Daemon::
 // notifyStatus, which runs after start-up, every reload, attach and detach),
 // read on the HTTP server thread at scrape time; hence the mutex.
 #pragma once
@@ -25,6 +25,14 @@ struct ReloadSnapshot {
     uint64_t failures = 0;           // reloads refused
     bool last_ok = true;             // outcome of the last load or reload
     double last_success_unix_s = 0;  // wall time of the last applied load or reload
+};
+
+// The known-key filter (abi.h "Known-key filter"), as its builder thread last saw it.
+struct KnownSnapshot {
+    bool built = false;
+    uint64_t builds = 0;      // builds and rebuilds since the daemon started
+    uint64_t keys = 0;        // keys the last build walked
+    double fill = 0;          // set bits / bits of the active half, now
 };
 
 class PublishedState {
@@ -61,6 +69,14 @@ public:
         std::lock_guard lock(mu_);
         return r_;
     }
+    void publishKnown(const KnownSnapshot& k) {
+        std::lock_guard lock(mu_);
+        known_ = k;
+    }
+    KnownSnapshot known() const {
+        std::lock_guard lock(mu_);
+        return known_;
+    }
 
 private:
     static double nowUnix() {
@@ -72,6 +88,7 @@ private:
     bool published_ = false;
     std::vector<AttachmentInfo> attachments_;
     ReloadSnapshot r_;
+    KnownSnapshot known_;
 };
 
 }  // namespace ratelimit

@@ -67,9 +67,16 @@ for m in ratelimit_packets_total ratelimit_bytes_total ratelimit_keys_tracked ra
     ratelimit_key_inserts_total ratelimit_key_insert_failures_total ratelimit_key_evictions_total \
     ratelimit_keys_blocked ratelimit_events_total ratelimit_program_attached ratelimit_config_generation \
     ratelimit_config_reloads_total ratelimit_config_last_reload_timestamp_seconds ratelimit_build_info \
-    ratelimit_scrape_duration_seconds; do
+    ratelimit_scrape_duration_seconds ratelimit_known_filter_built ratelimit_known_filter_fill_ratio; do
     grep -q "^$m[{ ]" <<<"$body" || fail "metric $m missing from the scrape"
 done
+# the daemon builds the known-key filter within a second of starting
+for _ in $(seq 1 30); do
+    grep -q '^ratelimit_known_filter_built 1' <<<"$body" && break
+    sleep 0.1
+    body=$(scrape) || fail "GET /metrics on 127.0.0.1:$MPORT failed"
+done
+grep -q '^ratelimit_known_filter_built 1' <<<"$body" || fail "known-key filter not built: $(grep known_filter <<<"$body")"
 grep -q "^ratelimit_program_attached{interface=\"$IF_D\",mode=\"[a-z]*\"} 1" <<<"$body" ||
     fail "program not reported attached: $(grep program_attached <<<"$body")"
 if grep -E '^ratelimit_[^ ]*\{[^}]*"198\.18\.' <<<"$body"; then fail "an IP address appears as a label value"; fi

@@ -110,6 +110,7 @@ TEST(Collector, GlobalCountersKeysAndDaemonState) {
     s.evictions = 44;
     s.attachments = {{"veth0", "native", true}, {"veth1", "generic", false}};
     s.reloads = ReloadSnapshot{3, 1, false, 1.7e9};
+    s.known = KnownSnapshot{true, 4, 123456, 0.0625};
     auto fs = toFamilies(s, 0.25);
 
     EXPECT_EQ(value(fs, "ratelimit_key_inserts_total", {}), 100 + RL_GC_KEY_INSERT);
@@ -133,6 +134,10 @@ TEST(Collector, GlobalCountersKeysAndDaemonState) {
     EXPECT_EQ(value(fs, "ratelimit_config_reloads_total", {{"result", "failure"}}), 1);
     EXPECT_EQ(value(fs, "ratelimit_config_last_reload_successful", {}), 0);
     EXPECT_EQ(value(fs, "ratelimit_config_last_reload_timestamp_seconds", {}), 1.7e9);
+    EXPECT_EQ(value(fs, "ratelimit_known_filter_built", {}), 1);
+    EXPECT_EQ(value(fs, "ratelimit_known_filter_builds_total", {}), 4);
+    EXPECT_EQ(value(fs, "ratelimit_known_filter_build_keys", {}), 123456);
+    EXPECT_EQ(value(fs, "ratelimit_known_filter_fill_ratio", {}), 0.0625);
     EXPECT_EQ(value(fs, "ratelimit_build_info", {{"version", RL_VERSION}, {"abi", std::to_string(RL_ABI_VERSION)}}),
               1);
     EXPECT_EQ(value(fs, "ratelimit_scrape_duration_seconds", {}), 0.25);
