@@ -386,11 +386,6 @@ __noinline int rl_tier_refund(struct rl_tier_args *a)
 /* rl_classify's result: the rule id, plus this if protocol/port narrowing was looked at */
 #define RL_CLS_F_PORTS (1u << 31)
 
-/*
- * First candidate whose protocol/port narrowing matches; RL_RULE_DEFAULT if
- * none. RL_CLS_F_PORTS is set if a candidate looked at had narrowing (the
- * result depends on the packet's protocol and port, not only its source).
- */
 /* Is the bucket's bit clear in a bitmap of rl_lpmhint? */
 static __always_inline int rl_hint_clear(__u32 bitmap, __u32 bucket)
 {
@@ -411,13 +406,19 @@ static __always_inline int rl_hint_no_prefix(const struct rl_pkt *p, __u32 cfg_f
 	       rl_hint_clear(RL_HINT_V6_32, rl_hint6_bucket32(p->saddr6));
 }
 
-__noinline __u32 rl_classify(const struct rl_pkt *p, __u32 cfg_flags)
+/*
+ * The LPM lookup (the caller checked the LPM hint), then the first candidate
+ * whose protocol/port narrowing matches; RL_RULE_DEFAULT if none.
+ * RL_CLS_F_PORTS is set if a candidate looked at had narrowing (the result
+ * depends on the packet's protocol and port, not only its source).
+ */
+__noinline __u32 rl_classify(const struct rl_pkt *p)
 {
 	__u32 ports = 0;
 	struct rl_match_set *set;
 	__u32 i;
 
-	if (!p || rl_hint_no_prefix(p, cfg_flags))
+	if (!p)
 		return RL_RULE_DEFAULT;
 	if (p->family == 4) {
 		struct rl_lpm4_key k = { .prefixlen = 32, .addr = p->saddr4 };
@@ -743,7 +744,9 @@ int rl_xdp(struct xdp_md *ctx)
 	if (dcsum)
 		dcsum->addr[0] = a.now_ns;
 
-	cls = rl_classify(&pkt, cfg->flags);
+	/* no call when no CIDR prefix can hold the source: with the SRSO "safe
+	 * RET" mitigation every return from a BPF function mispredicts */
+	cls = rl_hint_no_prefix(&pkt, cfg->flags) ? RL_RULE_DEFAULT : rl_classify(&pkt);
 	rule_id = cls & ~RL_CLS_F_PORTS;
 	rule = bpf_map_lookup_elem(&rl_rules, &rule_id);
 	if (!rule)

@@ -355,7 +355,7 @@ rl_config defaultRuntimeConfig() {
     cfg.malformed_verdict = RL_VERDICT_DROP;
     cfg.state_full_verdict = RL_VERDICT_PASS;
     cfg.talker_shift = 6;
-    cfg.event_rate = 100;
+    cfg.event_rate = getenv("RL_BENCH_NO_EVENTS") ? 0 : 100;
     cfg.event_burst = 200;
     return cfg;
 }
