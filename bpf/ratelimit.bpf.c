@@ -173,7 +173,7 @@ __noinline int rl_admit_new(struct rl_tier_args *a)
 	s = bpf_map_lookup_elem(&rl_admit, &rid);
 	if (!rule || !s || rule->admit.algo == RL_ALGO_NONE)
 		a->admit = RL_ADMIT_YES;
-	else if (!rl_meter_take(&rule->admit, &s->admit, a->now_ns, a->bytes, NULL))
+	else if (!__rl_meter_take(&rule->admit, &s->admit, a->now_ns, a->bytes, NULL))
 		a->admit = RL_ADMIT_REFUSED;
 	else if (rl_meter_pressure(&rule->admit, &s->admit, a->now_ns))
 		a->admit = RL_ADMIT_PRESSURE;
@@ -357,7 +357,7 @@ __noinline int rl_tier_take(struct rl_tier_args *a)
 		__sync_fetch_and_and(&st->meta, ~(__u32)RL_ST_F_BLOCKED);
 		rl_emit(a, RL_EV_BLOCK_END, RL_REASON_DROP_BLOCKED, 0);
 	}
-	if (!rl_meter_take(t.m, st, a->now_ns, a->bytes, &a->ready_ns)) {
+	if (!__rl_meter_take(t.m, st, a->now_ns, a->bytes, &a->ready_ns)) {
 		rl_tier_exceeded(a, &t, st);
 		return RL_TIER_EXCEED;
 	}

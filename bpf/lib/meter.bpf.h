@@ -112,13 +112,15 @@ static __always_inline __u64 rl_ready_ns(__u64 ready_q)
 }
 
 /*
- * Charge one packet of `bytes` to a meter. A global function: the verifier
- * checks it once, not once per tier and family at every call site.
- * On refusal, if ready_ns is given: a time before which no packet of this
- * key (of any size) conforms, for the refusal cache; 0 = unknown.
+ * Charge one packet of `bytes` to a meter. On refusal, if ready_ns is given: a
+ * time before which no packet of this key (of any size) conforms, for the
+ * refusal cache; 0 = unknown. Inlined where it runs once per packet (a BPF
+ * function call costs a mispredicted return under the SRSO "safe RET"
+ * mitigation); rl_meter_take is the global-function copy for the other
+ * meters, which the verifier checks once.
  */
-__noinline int rl_meter_take(const struct rl_meter *m, struct rl_state *st, __u64 now_ns,
-			     __u64 bytes, __u64 *ready_ns)
+static __always_inline int __rl_meter_take(const struct rl_meter *m, struct rl_state *st, __u64 now_ns,
+					   __u64 bytes, __u64 *ready_ns)
 {
 	__u64 now_q = rl_now_q(now_ns), ready_q = 0, ready = 0;
 	int ok = RL_METER_CONFORM;
@@ -157,6 +159,12 @@ __noinline int rl_meter_take(const struct rl_meter *m, struct rl_state *st, __u6
 	if (!ok && ready_ns)
 		*ready_ns = ready;
 	return ok;
+}
+
+__noinline int rl_meter_take(const struct rl_meter *m, struct rl_state *st, __u64 now_ns,
+			     __u64 bytes, __u64 *ready_ns)
+{
+	return __rl_meter_take(m, st, now_ns, bytes, ready_ns);
 }
 
 /* Undo a conforming rl_meter_take (a later tier or the ceiling said no). */
