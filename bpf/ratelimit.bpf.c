@@ -714,14 +714,28 @@ int rl_xdp(struct xdp_md *ctx)
 	if (!(cfg->flags & RL_CFG_F_NO_DCACHE))
 		dcsum = bpf_map_lookup_elem(&rl_dcache, &sum);
 	if (dcsum && dcsum->addr[0] < dcsum->until_ns) {  /* else nothing is live */
-		coarse = bpf_ktime_get_coarse_ns();  /* <= now: no live entry if >= the latest end */
+		/* <= now: no live entry if >= the latest end. Refusals that end
+		 * within RL_COARSE_LAG_NS need the precise clock anyway: a CPU
+		 * whose last look at an entry needed it reads it first, and one
+		 * call (two returns) less */
+		if (dcsum->flags & RL_DCS_F_PRECISE)
+			coarse = a.now_ns = bpf_ktime_get_ns();
+		else
+			coarse = bpf_ktime_get_coarse_ns();
 		if (coarse < dcsum->until_ns) {
 			slot = rl_dc_slot(k0, k1);
 			dc = bpf_map_lookup_elem(&rl_dcache, &slot);
 		}
+		if (dc && rl_dc_match(dc, cfg, &pkt, k0, k1)) {
+			if (coarse + RL_COARSE_LAG_NS < dc->until_ns)
+				dcsum->flags &= ~RL_DCS_F_PRECISE;
+			else if (!a.now_ns) {
+				a.now_ns = bpf_ktime_get_ns();
+				dcsum->flags |= RL_DCS_F_PRECISE;
+			}
+		}
 		if (dc && rl_dc_match(dc, cfg, &pkt, k0, k1) &&
-		    (coarse + RL_COARSE_LAG_NS < dc->until_ns ||
-		     (a.now_ns = bpf_ktime_get_ns()) < dc->until_ns)) {
+		    (coarse + RL_COARSE_LAG_NS < dc->until_ns || a.now_ns < dc->until_ns)) {
 			if (!a.now_ns)
 				a.now_ns = coarse;
 			rule_id = dc->rule_id;

@@ -381,12 +381,15 @@ struct rl_talker {
  *   - An entry that has ended still says which tier refused: that tier is
  *     metered first for the source's next packet (rl_limit).
  *   - A hit reads the coarse clock only (no clocksource read) while the entry
- *     ends more than RL_COARSE_LAG_NS (bpf/ratelimit.bpf.c) after it.
+ *     ends more than RL_COARSE_LAG_NS (bpf/ratelimit.bpf.c) after it. The
+ *     summary's RL_DCS_F_PRECISE says the last entry this CPU matched ended
+ *     sooner (so needed bpf_ktime_get_ns too): it then reads that clock only.
  * 2048 slots: 80 KiB per CPU, sized to stay in a core's L2 cache.
  */
 #define RL_DCACHE_BITS 11
 #define RL_DCACHE_SLOTS (1u << RL_DCACHE_BITS)
 #define RL_DC_F_PORTS (1u << 0)     /* match l4proto and dport too */
+#define RL_DCS_F_PRECISE (1u << 0)  /* summary slot: read bpf_ktime_get_ns first */
 #define RL_DC_TIER(t) (((t) & 3u) << 4)         /* the tier that refused, in flags */
 #define RL_DC_TIER_OF(flags) (((flags) >> 4) & 3u)
 

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <thread>
+#include <vector>
 
 #include "bpf/support/xdp_fixture.hpp"
 
@@ -44,6 +45,33 @@ TEST_F(RefusalCache, SameVerdictsAndCountsAsTheMeter) {
                   7u * (udp4("198.18.7.1").size() - 14) + 7u * (udp6("2001:db8:7::1").size() - 14));
         EXPECT_EQ(d.g(RL_GC_DCACHE_HIT), on ? 12u : 0u);
     }
+}
+
+// A refusal that ends within RL_COARSE_LAG_NS needs the precise clock: once a
+// CPU met one it reads that clock first (RL_DCS_F_PRECISE, one helper call
+// less); a refusal ending later switches it back to the coarse clock. Both
+// ways the source is refused from the cache.
+TEST_F(RefusalCache, ShortRefusalsReadThePreciseClockFirst) {
+    PinToCpu pin(0);
+    setLpm4("198.18.20.0/24", matchSet({match(1)}));
+    setRule(1, limitRule({tier(tbPackets(100, 1), 32, 128)}));  // refused for <= 10 ms
+    setRule(RL_RULE_DEFAULT, limitRule({tier(perHour(1), 32, 128)}));
+    EXPECT_FALSE(dcacheSummary(0).flags & RL_DCS_F_PRECISE);
+
+    // a refusal caches the source for <= 10 ms; its next packet matches an
+    // entry that ends (or ended) within the lag
+    for (int i = 0; i < 100 && !(dcacheSummary(0).flags & RL_DCS_F_PRECISE); i++) run(udp4("198.18.20.1"));
+    EXPECT_TRUE(dcacheSummary(0).flags & RL_DCS_F_PRECISE);
+
+    EXPECT_EQ(run(udp4("198.18.7.9")), XDP_PASS);
+    EXPECT_EQ(run(udp4("198.18.7.9")), XDP_DROP);  // cached for an hour
+    auto before = counters();
+    EXPECT_EQ(run(udp4("198.18.7.9")), XDP_DROP);  // a hit, read with the precise clock
+    EXPECT_FALSE(dcacheSummary(0).flags & RL_DCS_F_PRECISE);
+    EXPECT_EQ(run(udp4("198.18.7.9")), XDP_DROP);  // a hit, coarse clock only
+    auto d = counters() - before;
+    EXPECT_EQ(d.g(RL_GC_DCACHE_HIT), 2u);
+    EXPECT_EQ(d.packets(RL_RULE_DEFAULT, RL_REASON_DROP_RATE), 2u);
 }
 
 // Shadow mode: cached refusals pass and count as shadow_rate.

@@ -455,6 +455,13 @@ bool XdpFixture::block4(const std::string& addr, uint16_t rule, uint8_t tier, ui
     return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.rl_block4), &k, out) == 0;
 }
 
+rl_dcache XdpFixture::dcacheSummary(int cpu) const {
+    std::vector<rl_dcache> v(nCpus());
+    uint32_t key = RL_DCACHE_SLOTS;
+    check(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.rl_dcache), &key, v.data()), "lookup rl_dcache");
+    return v.at(cpu);
+}
+
 rl_admit_state XdpFixture::admitState(uint32_t rule) const {
     rl_admit_state s{};
     check(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.rl_admit), &rule, &s), "lookup rl_admit");

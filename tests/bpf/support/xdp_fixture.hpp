@@ -107,6 +107,7 @@ protected:
     bool talker(const std::string& addr, rl_talker* out) const;
     bool block4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen, rl_block* out) const;
     rl_admit_state admitState(uint32_t rule) const;  // rl_admit[rule]
+    rl_dcache dcacheSummary(int cpu) const;          // rl_dcache[RL_DCACHE_SLOTS] of a CPU
     // Removes a key's meter state (as an LRU eviction or a discarded pinned map would).
     bool deleteState4(const std::string& addr, uint16_t rule, uint8_t tier, uint8_t plen);
     // Writes a key's meter state from user space (as state pinned by an earlier
