@@ -172,6 +172,26 @@ struct {
 	__type(value, struct rl_known);
 } rl_known SEC(".maps");
 
+/* Per-CPU scratch for the current tier's key and for values written into
+ * other maps (a new key's state, a penalty-box entry): off the BPF stack,
+ * whose 512 bytes the inlined per-key path needs. XDP does not nest on a CPU
+ * (it runs with bottom halves off), and one packet's tiers run one by one. */
+struct rl_scratch {
+	union {                     /* by family */
+		struct rl_key4 k4;
+		struct rl_key6 k6;
+	} key;
+	struct rl_state state;
+	struct rl_block block;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rl_scratch);
+} rl_scratch SEC(".maps");
+
 /* Event rate limiter state, per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
