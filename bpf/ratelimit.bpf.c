@@ -678,6 +678,39 @@ static __always_inline __u32 rl_dc_slot(__u64 k0, __u64 k1)
  */
 #define RL_COARSE_LAG_NS (20ull * 1000 * 1000)
 
+/* The running kernel's tick rate (libbpf reads it from the kernel config); 0
+ * if unknown, and then the jiffies bounds below are not used. */
+extern unsigned int CONFIG_HZ __kconfig __weak;
+
+/* Past this many ticks since the summary's precise reading, its jiffies
+ * bounds are not used (nor can their products overflow). */
+#define RL_JIFFIES_MAX_TICKS (1ull << 20)
+
+/*
+ * Bounds of bpf_ktime_get_ns() without a helper call: bpf_jiffies64() is
+ * inlined by the verifier on 64-bit JITs (a load), while every clock helper
+ * costs ~3 mispredicted returns under the SRSO "safe RET" mitigation. The
+ * summary holds this CPU's last precise reading (addr[0]), the jiffies read
+ * right after it (addr[1]) and ns per jiffy (generation). Elapsed time since
+ * then is more than dj - 1 and less than dj + 2 ticks (the jiffies read may
+ * trail the precise one by a tick). Hits still need RL_COARSE_LAG_NS of
+ * margin: were jiffies ever late, a source would be refused longer, never
+ * admitted more (as with the coarse clock).
+ */
+static __always_inline int rl_jiffies_now(const struct rl_dcache *sum, __u64 *lo, __u64 *hi)
+{
+	__u64 dj, tick = sum->generation;
+
+	if (!tick || !sum->addr[1])
+		return 0;
+	dj = bpf_jiffies64() - sum->addr[1];
+	if (dj > RL_JIFFIES_MAX_TICKS)
+		return 0;
+	*lo = sum->addr[0] + (dj ? dj - 1 : 0) * tick;
+	*hi = sum->addr[0] + (dj + 2) * tick;
+	return 1;
+}
+
 /* Does the refusal-cache entry hold this packet's source, for this configuration? */
 static __always_inline int rl_dc_match(const struct rl_dcache *dc, const struct rl_config *cfg,
 				       const struct rl_pkt *p, __u64 k0, __u64 k1)
@@ -714,7 +747,7 @@ int rl_xdp(struct xdp_md *ctx)
 	struct rl_pkt pkt = {};
 	struct rl_dcache *dc = NULL, *dcsum = NULL;
 	__u32 zero = 0, rule_id, reason, cls, slot, sum = RL_DCACHE_SLOTS;
-	__u64 k0, k1, coarse, tick;
+	__u64 k0, k1, lo, hi, tick;
 	int ret, drop, out;
 
 	cfg = bpf_map_lookup_elem(&rl_cfg, &zero);
@@ -745,20 +778,21 @@ int rl_xdp(struct xdp_md *ctx)
 	if (!(cfg->flags & RL_CFG_F_NO_DCACHE))
 		dcsum = bpf_map_lookup_elem(&rl_dcache, &sum);
 	if (dcsum && dcsum->addr[0] < dcsum->until_ns) {  /* else nothing is live */
-		/* <= now: no live entry if >= the latest end. Refusals that end
-		 * within RL_COARSE_LAG_NS need the precise clock anyway: a CPU
-		 * whose last look at an entry needed it reads it first, and one
-		 * call (two returns) less */
+		/* lo <= now <= hi (the coarse clock: lo = hi, RL_COARSE_LAG_NS
+		 * behind at most); no live entry if lo >= the latest end.
+		 * Refusals that end within RL_COARSE_LAG_NS need the precise clock
+		 * anyway: a CPU whose last look at an entry needed it reads that
+		 * clock first, and no other */
 		if (dcsum->flags & RL_DCS_F_PRECISE)
-			coarse = a.now_ns = bpf_ktime_get_ns();
-		else
-			coarse = bpf_ktime_get_coarse_ns();
-		if (coarse < dcsum->until_ns) {
+			lo = hi = a.now_ns = bpf_ktime_get_ns();
+		else if (!rl_jiffies_now(dcsum, &lo, &hi))
+			lo = hi = bpf_ktime_get_coarse_ns();
+		if (lo < dcsum->until_ns) {
 			slot = rl_dc_slot(k0, k1);
 			dc = bpf_map_lookup_elem(&rl_dcache, &slot);
 		}
 		if (dc && rl_dc_match(dc, cfg, &pkt, k0, k1)) {
-			if (coarse + RL_COARSE_LAG_NS < dc->until_ns)
+			if (hi + RL_COARSE_LAG_NS < dc->until_ns)
 				dcsum->flags &= ~RL_DCS_F_PRECISE;
 			else if (!a.now_ns) {
 				a.now_ns = bpf_ktime_get_ns();
@@ -766,9 +800,9 @@ int rl_xdp(struct xdp_md *ctx)
 			}
 		}
 		if (dc && rl_dc_match(dc, cfg, &pkt, k0, k1) &&
-		    (coarse + RL_COARSE_LAG_NS < dc->until_ns || a.now_ns < dc->until_ns)) {
+		    (hi + RL_COARSE_LAG_NS < dc->until_ns || a.now_ns < dc->until_ns)) {
 			if (!a.now_ns)
-				a.now_ns = coarse;
+				a.now_ns = lo;
 			rule_id = dc->rule_id;
 			reason = dc->reason;
 			drop = reason == RL_REASON_DROP_RATE || reason == RL_REASON_DROP_BLOCKED;
@@ -777,7 +811,7 @@ int rl_xdp(struct xdp_md *ctx)
 				reason = RL_REASON_OVERRIDE_BLOCK;
 				drop = 1;
 			}
-			tick = coarse + ++dcsum->seq;
+			tick = lo + ++dcsum->seq;
 			goto verdict;
 		}
 		if (dc && rl_dc_match(dc, cfg, &pkt, k0, k1))  /* ended: its tier goes first */
@@ -786,8 +820,12 @@ int rl_xdp(struct xdp_md *ctx)
 	if (!a.now_ns)
 		a.now_ns = bpf_ktime_get_ns();
 	tick = a.now_ns;
-	if (dcsum)
+	if (dcsum) {
 		dcsum->addr[0] = a.now_ns;
+		dcsum->addr[1] = bpf_jiffies64();
+		if (!dcsum->generation && CONFIG_HZ)
+			dcsum->generation = RL_NSEC_PER_SEC / CONFIG_HZ;
+	}
 
 	/* no call when no CIDR prefix can hold the source: with the SRSO "safe
 	 * RET" mitigation every return from a BPF function mispredicts */

@@ -380,10 +380,13 @@ struct rl_talker {
  *     CPU that refused nothing lately reads no clock and no slot for it.
  *   - An entry that has ended still says which tier refused: that tier is
  *     metered first for the source's next packet (rl_limit).
- *   - A hit reads the coarse clock only (no clocksource read) while the entry
- *     ends more than RL_COARSE_LAG_NS (bpf/ratelimit.bpf.c) after it. The
- *     summary's RL_DCS_F_PRECISE says the last entry this CPU matched ended
- *     sooner (so needed bpf_ktime_get_ns too): it then reads that clock only.
+ *   - A hit reads no clock while the entry ends more than RL_COARSE_LAG_NS
+ *     (bpf/ratelimit.bpf.c) after an upper bound of now from jiffies: the
+ *     summary's addr[1] holds the jiffies read right after addr[0], its
+ *     generation the ns per jiffy (rl_jiffies_now). Without CONFIG_HZ it
+ *     reads the coarse clock instead. The summary's RL_DCS_F_PRECISE says the
+ *     last entry this CPU matched ended sooner (so needed bpf_ktime_get_ns
+ *     too): it then reads that clock only.
  * 2048 slots: 80 KiB per CPU, sized to stay in a core's L2 cache.
  */
 #define RL_DCACHE_BITS 11

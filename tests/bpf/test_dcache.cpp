@@ -49,8 +49,8 @@ TEST_F(RefusalCache, SameVerdictsAndCountsAsTheMeter) {
 
 // A refusal that ends within RL_COARSE_LAG_NS needs the precise clock: once a
 // CPU met one it reads that clock first (RL_DCS_F_PRECISE, one helper call
-// less); a refusal ending later switches it back to the coarse clock. Both
-// ways the source is refused from the cache.
+// less); a refusal ending later switches it back to bounds from jiffies (no
+// helper call). Both ways the source is refused from the cache.
 TEST_F(RefusalCache, ShortRefusalsReadThePreciseClockFirst) {
     PinToCpu pin(0);
     setLpm4("198.18.20.0/24", matchSet({match(1)}));
@@ -68,8 +68,11 @@ TEST_F(RefusalCache, ShortRefusalsReadThePreciseClockFirst) {
     auto before = counters();
     EXPECT_EQ(run(udp4("198.18.7.9")), XDP_DROP);  // a hit, read with the precise clock
     EXPECT_FALSE(dcacheSummary(0).flags & RL_DCS_F_PRECISE);
-    EXPECT_EQ(run(udp4("198.18.7.9")), XDP_DROP);  // a hit, coarse clock only
+    EXPECT_EQ(run(udp4("198.18.7.9")), XDP_DROP);  // a hit, no clock read (jiffies bounds)
     auto d = counters() - before;
+    rl_dcache sum = dcacheSummary(0);
+    EXPECT_GT(sum.generation, 0u) << "ns per jiffy (CONFIG_HZ) unknown: the jiffies bounds are off";
+    EXPECT_GT(sum.addr[1], 0u) << "no jiffies next to the last precise reading";
     EXPECT_EQ(d.g(RL_GC_DCACHE_HIT), 2u);
     EXPECT_EQ(d.packets(RL_RULE_DEFAULT, RL_REASON_DROP_RATE), 2u);
 }
