@@ -748,7 +748,7 @@ int rl_xdp(struct xdp_md *ctx)
 	struct rl_dcache *dc = NULL, *dcsum = NULL;
 	__u32 zero = 0, rule_id, reason, cls, slot, sum = RL_DCACHE_SLOTS;
 	__u64 k0, k1, lo, hi, tick;
-	int ret, drop, out;
+	int ret, drop, out, live;
 
 	cfg = bpf_map_lookup_elem(&rl_cfg, &zero);
 	if (!cfg)
@@ -792,30 +792,29 @@ int rl_xdp(struct xdp_md *ctx)
 			dc = bpf_map_lookup_elem(&rl_dcache, &slot);
 		}
 		if (dc && rl_dc_match(dc, cfg, &pkt, k0, k1)) {
-			if (hi + RL_COARSE_LAG_NS < dc->until_ns)
+			live = hi + RL_COARSE_LAG_NS < dc->until_ns;
+			if (live)
 				dcsum->flags &= ~RL_DCS_F_PRECISE;
 			else if (!a.now_ns) {
 				a.now_ns = bpf_ktime_get_ns();
 				dcsum->flags |= RL_DCS_F_PRECISE;
 			}
-		}
-		if (dc && rl_dc_match(dc, cfg, &pkt, k0, k1) &&
-		    (hi + RL_COARSE_LAG_NS < dc->until_ns || a.now_ns < dc->until_ns)) {
-			if (!a.now_ns)
-				a.now_ns = lo;
-			rule_id = dc->rule_id;
-			reason = dc->reason;
-			drop = reason == RL_REASON_DROP_RATE || reason == RL_REASON_DROP_BLOCKED;
-			rl_gcount(RL_GC_DCACHE_HIT);
-			if (rl_override_blocks(cfg, &pkt, a.now_ns)) {
-				reason = RL_REASON_OVERRIDE_BLOCK;
-				drop = 1;
+			if (live || a.now_ns < dc->until_ns) {
+				if (!a.now_ns)
+					a.now_ns = lo;
+				rule_id = dc->rule_id;
+				reason = dc->reason;
+				drop = reason == RL_REASON_DROP_RATE || reason == RL_REASON_DROP_BLOCKED;
+				rl_gcount(RL_GC_DCACHE_HIT);
+				if (rl_override_blocks(cfg, &pkt, a.now_ns)) {
+					reason = RL_REASON_OVERRIDE_BLOCK;
+					drop = 1;
+				}
+				tick = lo + ++dcsum->seq;
+				goto verdict;
 			}
-			tick = lo + ++dcsum->seq;
-			goto verdict;
+			a.first_tier = RL_DC_TIER_OF(dc->flags);  /* ended: its tier goes first */
 		}
-		if (dc && rl_dc_match(dc, cfg, &pkt, k0, k1))  /* ended: its tier goes first */
-			a.first_tier = RL_DC_TIER_OF(dc->flags);
 	}
 	if (!a.now_ns)
 		a.now_ns = bpf_ktime_get_ns();
