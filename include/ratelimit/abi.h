@@ -379,7 +379,18 @@ struct rl_talker {
  *     lower bound of now). Once that passed until_ns, nothing can be live: a
  *     CPU that refused nothing lately reads no clock and no slot for it.
  *   - An entry that has ended still says which tier refused: that tier is
- *     metered first for the source's next packet (rl_limit).
+ *     metered first for the source's next packet (rl_limit). Its rule id
+ *     also stands for the source's classification (same generation, and
+ *     same protocol/port where narrowing mattered): no LPM lookup.
+ *   - Aggregate entries (RL_DC_F_AGG): a tier keyed by a prefix shorter than
+ *     the address (say /24 of a two-tier rule) refuses every source of that
+ *     prefix alike, so its refusal is remembered once more under the tier's
+ *     key (masked address, rule, tier), in a slot of its own. After
+ *     classification, a packet of a multi-tier rule whose own entry missed or
+ *     ended looks up the entries of the rule's aggregate tiers: a hit is the
+ *     same verdict without state lookup or meter, for every source of the
+ *     prefix. They read the precise clock (such refusals are short: the
+ *     aggregate's next token).
  *   - A hit reads no clock while the entry ends more than RL_COARSE_LAG_NS
  *     (bpf/ratelimit.bpf.c) after an upper bound of now from jiffies: the
  *     summary's addr[1] holds the jiffies read right after addr[0], its
@@ -392,12 +403,14 @@ struct rl_talker {
 #define RL_DCACHE_BITS 11
 #define RL_DCACHE_SLOTS (1u << RL_DCACHE_BITS)
 #define RL_DC_F_PORTS (1u << 0)     /* match l4proto and dport too */
+#define RL_DC_F_AGG (1u << 1)       /* an aggregate tier's entry: addr is the tier's masked address */
 #define RL_DCS_F_PRECISE (1u << 0)  /* summary slot: read bpf_ktime_get_ns first */
 #define RL_DC_TIER(t) (((t) & 3u) << 4)         /* the tier that refused, in flags */
 #define RL_DC_TIER_OF(flags) (((flags) >> 4) & 3u)
 
 struct rl_dcache {
-	__u64 addr[2];              /* exact source; IPv4 in the low 32 bits of addr[0] */
+	__u64 addr[2];              /* exact source (RL_DC_F_AGG: the tier's masked address);
+	                               IPv4 in the low 32 bits of addr[0] */
 	__u64 until_ns;             /* refused while now < until_ns; 0 = empty */
 	__u32 generation;           /* low 32 bits of rl_config.generation */
 	__u16 rule_id;

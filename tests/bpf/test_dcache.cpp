@@ -221,3 +221,102 @@ TEST_F(RefusalCache, RefusingTierGoesFirstNextTime) {
 
 }  // namespace
 }  // namespace ratelimit::test
+
+namespace ratelimit::test {
+namespace {
+
+// Aggregate entries (RL_DC_F_AGG): once the /24 tier of a two-tier rule
+// refuses, every source of that /24 is refused from the cache, without a
+// state lookup or a key of its own; the same verdicts and counters as the
+// meter gives with the cache off. Other /24s are not affected.
+TEST_F(RefusalCache, AggregateRefusalHoldsEverySourceOfThePrefix) {
+    PinToCpu pin(0);  // the cache is per CPU
+    for (bool on : {true, false}) {
+        SCOPED_TRACE(on ? "cache on" : "cache off");
+        SetUp();
+        if (!on) cacheOff();
+        setRule(1, limitRule({tier(perHour(100), 32, 128), tier(perHour(2), 24, 64)}));
+        setLpm4("198.18.0.0/16", matchSet({match(1)}));
+        setLpm6("2001:db8::/32", matchSet({match(1)}));
+        auto before = counters({1});
+        EXPECT_EQ(passes(udp4("198.18.40.1"), 3), 2);  // the /24's burst of 2
+        EXPECT_EQ(passes(udp4("198.18.40.2"), 2), 0);  // same /24
+        EXPECT_EQ(passes(udp4("198.18.40.3"), 1), 0);
+        EXPECT_EQ(passes(udp4("198.18.41.1"), 1), 1);  // another /24
+        EXPECT_EQ(passes(udp6("2001:db8:40:1::1"), 3), 2);  // the /64's burst
+        EXPECT_EQ(passes(udp6("2001:db8:40:1::2"), 2), 0);
+        EXPECT_EQ(passes(udp6("2001:db8:40:2::1"), 1), 1);  // another /64
+        auto d = counters({1}) - before;
+        EXPECT_EQ(d.packets(1, RL_REASON_PASS), 6u);
+        EXPECT_EQ(d.packets(1, RL_REASON_DROP_RATE), 7u);
+        rl_state st{};
+        // refused from the aggregate entry: no key was created for them
+        EXPECT_EQ(state4("198.18.40.2", 1, 0, 32, &st), !on);
+        EXPECT_EQ(state4("198.18.40.3", 1, 0, 32, &st), !on);
+        // with the cache: .40.1's 3rd packet and ::1's 3rd filled the entries; the
+        // other refusals (.40.2 x2, .40.3, ::2 x2) were hits
+        EXPECT_EQ(d.g(RL_GC_DCACHE_HIT), on ? 5u : 0u);
+    }
+}
+
+// An aggregate entry holds for one rule and one generation: a source of the
+// same /24 under another rule is judged by its own rule, and a new generation
+// forgets the entry.
+TEST_F(RefusalCache, AggregateEntriesAreKeyedByRuleAndGeneration) {
+    PinToCpu pin(0);
+    setRule(1, limitRule({tier(perHour(100), 32, 128), tier(perHour(1), 24, 64)}));
+    setRule(2, limitRule({tier(perHour(100), 32, 128), tier(perHour(1), 24, 64)}));
+    setLpm4("198.18.50.0/25", matchSet({match(1)}));
+    setLpm4("198.18.50.128/25", matchSet({match(2)}));
+    EXPECT_EQ(passes(udp4("198.18.50.1"), 2), 1);    // rule 1's /24 is spent
+    EXPECT_EQ(passes(udp4("198.18.50.2"), 1), 0);    // from rule 1's aggregate entry
+    EXPECT_EQ(passes(udp4("198.18.50.129"), 1), 1);  // rule 2: its own /24 key
+    auto before = counters({1});
+    EXPECT_EQ(passes(udp4("198.18.50.3"), 1), 0);
+    EXPECT_EQ((counters({1}) - before).g(RL_GC_DCACHE_HIT), 1u);
+    bumpGeneration();
+    before = counters({1});
+    EXPECT_EQ(passes(udp4("198.18.50.4"), 1), 0);  // the meter refuses, not the cache
+    EXPECT_EQ((counters({1}) - before).g(RL_GC_DCACHE_HIT), 0u);
+}
+
+// An aggregate entry ends when the aggregate meter is ready (10/s, burst 1:
+// 100 ms): a source never seen before then passes; the loop ends by itself.
+TEST_F(RefusalCache, AggregateEntryEndsWhenTheAggregateIsReady) {
+    PinToCpu pin(0);
+    setRule(1, limitRule({tier(perHour(100), 32, 128), tier(gcra(10, 1), 24, 64)}));
+    setLpm4("198.18.0.0/16", matchSet({match(1)}));
+    ASSERT_EQ(run(udp4("198.18.60.1")), XDP_PASS);
+    const uint64_t first = nowNs();
+    EXPECT_EQ(run(udp4("198.18.60.1")), XDP_DROP);  // fills the /24's entry
+    auto before = counters({1});
+    EXPECT_EQ(run(udp4("198.18.60.2")), XDP_DROP);  // a hit
+    EXPECT_EQ((counters({1}) - before).g(RL_GC_DCACHE_HIT), 1u);
+    int passed = 0;
+    for (int i = 0; i < 400 && !passed; i++) {  // 400 * 5 ms = 2 s at most
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        passed = run(udp4("198.18.60." + std::to_string(3 + i % 200))) == XDP_PASS;
+    }
+    EXPECT_TRUE(passed) << "the aggregate entry kept refusing after the /24 was ready";
+    EXPECT_GE(nowNs() - first, 100 * kMsNs - kMsNs);
+}
+
+// A penalty box on the aggregate tier: sources of the blocked /24 are refused
+// as `blocked` from its entry until the block ends.
+TEST_F(RefusalCache, AggregateBlocksAreCachedForThePrefix) {
+    PinToCpu pin(0);
+    setRule(1, limitRule({tier(perHour(100), 32, 128), tier(perHour(1), 24, 64)}, RL_EXCEED_BLOCK,
+                         3600ull * 1000 * kMsNs));
+    setLpm4("198.18.0.0/16", matchSet({match(1)}));
+    EXPECT_EQ(passes(udp4("198.18.70.1"), 3), 1);  // pass, exceed (block starts), blocked
+    auto before = counters({1});
+    EXPECT_EQ(run(udp4("198.18.70.2")), XDP_DROP);
+    EXPECT_EQ(run(udp4("198.18.70.3")), XDP_DROP);
+    auto d = counters({1}) - before;
+    EXPECT_EQ(d.packets(1, RL_REASON_DROP_BLOCKED), 2u);
+    EXPECT_EQ(d.g(RL_GC_DCACHE_HIT), 2u);
+    EXPECT_EQ(run(udp4("198.18.71.1")), XDP_PASS);  // another /24
+}
+
+}  // namespace
+}  // namespace ratelimit::test
