@@ -31,6 +31,11 @@ const volatile __u32 rl_abi_version = RL_ABI_VERSION;
 struct rl_tier_args {
 	__u64 now_ns;
 	__u64 bytes;
+	/* addresses as two 64-bit words holding their bytes in network order
+	 * (IPv4 in the low 32 bits of the first), as rl_dcache holds them:
+	 * loaded and stored whole, never byte by byte */
+	__u64 src[2];       /* the packet's source */
+	__u64 key_addr[2];  /* filled by rl_tier_take: the key's masked address */
 	__u32 rule_id;
 	__u32 tier;
 	__u32 cfg_flags;
@@ -38,9 +43,6 @@ struct rl_tier_args {
 	__u8 prefix_len;    /* filled by rl_tier_take: the key's prefix */
 	__u8 admit;         /* RL_ADMIT_*: admission decision, made once per packet */
 	__u8 on_exceed;     /* the rule's enum rl_on_exceed */
-	__be32 saddr4;
-	__u8 saddr6[16];
-	__u8 key_addr[16];  /* filled by rl_tier_take: the key's masked address */
 	__u64 block_ns;     /* the rule's block duration (RL_EXCEED_BLOCK) */
 	__u64 ready_ns;     /* set by rl_tier_take on EXCEED/BLOCKED: refused until then (0: unknown) */
 	__u8 first_tier;    /* rl_limit meters this tier first (the one that refused last time) */
@@ -99,46 +101,56 @@ static __always_inline __be32 rl_mask4(__be32 addr, __u32 plen)
 	return addr & bpf_htonl(~((1u << (32 - plen)) - 1));
 }
 
-/* Masks a 16-byte address to plen bits, one 32-bit word at a time. */
-static __always_inline void rl_mask6(__u8 *dst, const __u8 *src, __u32 plen)
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "keys are built as little-endian 64-bit words (rl_tier_key)"
+#endif
+
+/* Masks 8 address bytes held in a word (network order in memory) to plen bits. */
+static __always_inline __u64 rl_mask64(__u64 w, __u32 plen)
 {
-	__u32 w[4], i;
-
-	__builtin_memcpy(w, src, 16);
-#pragma unroll
-	for (i = 0; i < 4; i++) {
-		__u32 lo = i * 32;
-
-		w[i] = plen >= lo + 32 ? w[i] : rl_mask4(w[i], plen > lo ? plen - lo : 0);
-	}
-	__builtin_memcpy(dst, w, 16);
+	if (plen == 0)
+		return 0;
+	if (plen >= 64)
+		return w;
+	return w & __builtin_bswap64(~0ull << (64 - plen));
 }
 
-/* The tier's state key in *k (rl_key4 or rl_key6); also fills a->key_addr/prefix_len. */
-static __always_inline void rl_tier_key(struct rl_tier_args *a, const struct rl_meter *m,
-					struct rl_key6 *k6, struct rl_key4 *k4)
+/*
+ * The tier's state key, built in registers and stored as whole words in
+ * *kw (an rl_key4 or rl_key6): the hash table and the known-key filter read
+ * it right away, and a load spanning several narrower stores would stall
+ * (no store forwarding). Also fills a->key_addr/prefix_len. Returns the
+ * key's bit in the known-key filter.
+ */
+static __always_inline __u32 rl_tier_key(struct rl_tier_args *a, const struct rl_meter *m,
+					 __u64 *kw)
 {
-	__builtin_memset(a->key_addr, 0, sizeof(a->key_addr));
+	__u64 id = (__u16)a->rule_id | (__u64)(__u8)a->tier << 16, w0, w1, w2;
+	__u32 plen;
+
 	if (a->family == 4) {
-		__u32 plen = m->prefix_v4 > 32 ? 32 : m->prefix_v4;
-
-		k4->addr = rl_mask4(a->saddr4, plen);
-		k4->rule_id = a->rule_id;
-		k4->tier = a->tier;
-		k4->prefix_len = plen;
+		plen = m->prefix_v4 > 32 ? 32 : m->prefix_v4;
+		/* rl_key4: addr, rule_id, tier, prefix_len */
+		w0 = rl_mask4((__be32)a->src[0], plen);
+		a->key_addr[0] = w0;
+		a->key_addr[1] = 0;
 		a->prefix_len = plen;
-		__builtin_memcpy(a->key_addr, &k4->addr, 4);
-	} else {
-		__u32 plen = m->prefix_v6 > 128 ? 128 : m->prefix_v6;
-
-		rl_mask6(k6->addr, a->saddr6, plen);
-		k6->rule_id = a->rule_id;
-		k6->tier = a->tier;
-		k6->prefix_len = plen;
-		k6->_pad0 = 0;
-		a->prefix_len = plen;
-		__builtin_memcpy(a->key_addr, k6->addr, 16);
+		w0 |= (id | (__u64)plen << 24) << 32;
+		kw[0] = w0;
+		return rl_known_bit4w(w0);
 	}
+	plen = m->prefix_v6 > 128 ? 128 : m->prefix_v6;
+	/* rl_key6: addr[16], rule_id, tier, prefix_len, _pad0 */
+	w0 = rl_mask64(a->src[0], plen);
+	w1 = rl_mask64(a->src[1], plen > 64 ? plen - 64 : 0);
+	w2 = id | (__u64)plen << 24;
+	a->key_addr[0] = w0;
+	a->key_addr[1] = w1;
+	a->prefix_len = plen;
+	kw[0] = w0;
+	kw[1] = w1;
+	kw[2] = w2;
+	return rl_known_bit6w(w0, w1, w2);
 }
 
 #define RL_TIER_CONFORM 0
@@ -204,17 +216,14 @@ static __always_inline int rl_tier_ref(struct rl_tier_args *a, struct rl_tier_re
 		return -1;
 	t->m = &rule->tiers[tier];
 	t->gen = (__u16)rule->generation;
-	rl_tier_key(a, t->m, &sc->key.k6, &sc->key.k4);
+	t->known_bit = rl_tier_key(a, t->m, sc->key.w);
+	t->key = sc->key.w;
 	if (a->family == 4) {
-		t->key = &sc->key.k4;
 		t->state_map = &rl_state4;
 		t->block_map = &rl_block4;
-		t->known_bit = rl_known_bit4(&sc->key.k4);
 	} else {
-		t->key = &sc->key.k6;
 		t->state_map = &rl_state6;
 		t->block_map = &rl_block6;
-		t->known_bit = rl_known_bit6(&sc->key.k6);
 	}
 	return 0;
 }
@@ -598,10 +607,7 @@ __noinline int rl_talk_sampled(const struct rl_tier_args *a, __u32 rule_id, __u3
 	if (!a)
 		return 0;
 	k.family = a->family;
-	if (a->family == 4)
-		__builtin_memcpy(k.addr, &a->saddr4, 4);
-	else
-		__builtin_memcpy(k.addr, a->saddr6, 16);
+	__builtin_memcpy(k.addr, a->src, 16);  /* IPv4: 4 bytes, then zeros */
 	t = bpf_map_lookup_elem(&rl_talkers, &k);
 	if (!t) {
 		fresh.rule_id = rule_id;
@@ -730,23 +736,20 @@ static __always_inline int rl_dc_match(const struct rl_dcache *dc, const struct 
  * shorter than the address, as the two words of a refusal-cache address (the
  * source's layout). 0 for a tier keyed by the exact address.
  */
-static __always_inline int rl_agg_key(const struct rl_meter *m, const struct rl_pkt *p,
+static __always_inline int rl_agg_key(const struct rl_meter *m, const struct rl_tier_args *a,
 				      __u64 *k0, __u64 *k1)
 {
-	__u8 w[16];
-
-	if (p->family == 4) {
+	if (a->family == 4) {
 		if (m->prefix_v4 >= 32)
 			return 0;
-		*k0 = rl_mask4(p->saddr4, m->prefix_v4);
+		*k0 = rl_mask4((__be32)a->src[0], m->prefix_v4);
 		*k1 = 0;
 		return 1;
 	}
 	if (m->prefix_v6 >= 128)
 		return 0;
-	rl_mask6(w, p->saddr6, m->prefix_v6);
-	__builtin_memcpy(k0, w, 8);
-	__builtin_memcpy(k1, w + 8, 8);
+	*k0 = rl_mask64(a->src[0], m->prefix_v6);
+	*k1 = rl_mask64(a->src[1], m->prefix_v6 > 64 ? m->prefix_v6 - 64 : 0);
 	return 1;
 }
 
@@ -770,7 +773,7 @@ static __always_inline int rl_dc_agg_match(const struct rl_dcache *dc, const str
 /* A live aggregate entry of one of the rule's tiers that holds this source, or NULL. */
 static __always_inline struct rl_dcache *rl_dc_agg_hit(const struct rl_config *cfg,
 						       const struct rl_rule *r,
-						       const struct rl_pkt *p, __u32 rule_id,
+						       const struct rl_tier_args *a, __u32 rule_id,
 						       __u64 now_ns)
 {
 	__u32 n = r->n_tiers > RL_MAX_TIERS ? RL_MAX_TIERS : r->n_tiers;
@@ -781,12 +784,12 @@ static __always_inline struct rl_dcache *rl_dc_agg_hit(const struct rl_config *c
 	for (t = 0; t < RL_MAX_TIERS; t++) {
 		if (t >= n)
 			break;
-		if (!rl_agg_key(&r->tiers[t], p, &k0, &k1))
+		if (!rl_agg_key(&r->tiers[t], a, &k0, &k1))
 			continue;
 		slot = rl_dc_agg_slot(k0, k1, rule_id, t);
 		dc = bpf_map_lookup_elem(&rl_dcache, &slot);
 		if (dc && now_ns < dc->until_ns &&
-		    rl_dc_agg_match(dc, cfg, p->family, k0, k1, rule_id, t))
+		    rl_dc_agg_match(dc, cfg, a->family, k0, k1, rule_id, t))
 			return dc;
 	}
 	return NULL;
@@ -794,7 +797,7 @@ static __always_inline struct rl_dcache *rl_dc_agg_hit(const struct rl_config *c
 
 /* The refusing tier keys a prefix: remember the refusal for all its sources. */
 static __always_inline void rl_dc_agg_fill(const struct rl_config *cfg, const struct rl_rule *r,
-					   const struct rl_pkt *p, __u32 rule_id, __u32 tier,
+					   const struct rl_tier_args *a, __u32 rule_id, __u32 tier,
 					   __u64 until_ns, __u32 reason)
 {
 	struct rl_dcache *dc;
@@ -802,7 +805,7 @@ static __always_inline void rl_dc_agg_fill(const struct rl_config *cfg, const st
 	__u32 slot;
 
 	tier &= RL_MAX_TIERS - 1;
-	if (!rl_agg_key(&r->tiers[tier], p, &k0, &k1))
+	if (!rl_agg_key(&r->tiers[tier], a, &k0, &k1))
 		return;
 	slot = rl_dc_agg_slot(k0, k1, rule_id, tier);
 	dc = bpf_map_lookup_elem(&rl_dcache, &slot);
@@ -813,7 +816,7 @@ static __always_inline void rl_dc_agg_fill(const struct rl_config *cfg, const st
 	dc->until_ns = until_ns;
 	dc->generation = (__u32)cfg->generation;
 	dc->rule_id = rule_id;
-	dc->family = p->family;
+	dc->family = a->family;
 	dc->reason = reason;
 	dc->dport = 0;
 	dc->l4proto = 0;
@@ -863,15 +866,15 @@ int rl_xdp(struct xdp_md *ctx)
 	a.bytes = (cfg->flags & RL_CFG_F_L2_BYTES) ? frame_bytes : pkt.l3_bytes;
 	a.cfg_flags = cfg->flags;
 	a.family = pkt.family;
-	a.saddr4 = pkt.saddr4;
-	__builtin_memcpy(a.saddr6, pkt.saddr6, sizeof(a.saddr6));
 	if (pkt.family == 4) {
 		k0 = pkt.saddr4;
 		k1 = 0;
 	} else {
-		__builtin_memcpy(&k0, pkt.saddr6, 8);
-		__builtin_memcpy(&k1, pkt.saddr6 + 8, 8);
+		k0 = pkt.saddr6w[0];
+		k1 = pkt.saddr6w[1];
 	}
+	a.src[0] = k0;
+	a.src[1] = k1;
 
 	/* a source refused a moment ago is refused again, until its meter is ready */
 	if (!(cfg->flags & RL_CFG_F_NO_DCACHE))
@@ -942,7 +945,7 @@ int rl_xdp(struct xdp_md *ctx)
 		drop = 1;
 	} else if (rule->action == RL_ACT_LIMIT) {
 		if (dcsum && rule->n_tiers > 1 && a.now_ns < dcsum->until_ns &&
-		    (agg = rl_dc_agg_hit(cfg, rule, &pkt, rule_id, a.now_ns))) {
+		    (agg = rl_dc_agg_hit(cfg, rule, &a, rule_id, a.now_ns))) {
 			reason = agg->reason;
 			drop = reason == RL_REASON_DROP_RATE || reason == RL_REASON_DROP_BLOCKED;
 			rl_gcount(RL_GC_DCACHE_HIT);
@@ -963,7 +966,7 @@ int rl_xdp(struct xdp_md *ctx)
 					dcsum->until_ns = a.ready_ns;
 			}
 			if (rule->n_tiers > 1)
-				rl_dc_agg_fill(cfg, rule, &pkt, rule_id, a.refused_tier, a.ready_ns, reason);
+				rl_dc_agg_fill(cfg, rule, &a, rule_id, a.refused_tier, a.ready_ns, reason);
 		}
 	} else if (rule->action == RL_ACT_DENY) {
 		reason = RL_REASON_DROP_DENY;

@@ -23,12 +23,24 @@ RL_INLINE __u64 rl_known_fmix(__u64 h)
 	return h;
 }
 
+/* From the key's bytes as 64-bit words (the XDP program builds keys in registers). */
+RL_INLINE __u32 rl_known_bit4w(__u64 w)
+{
+	return (__u32)(rl_known_fmix(w) >> (64 - RL_KNOWN_BITS));
+}
+
+RL_INLINE __u32 rl_known_bit6w(__u64 w0, __u64 w1, __u64 w2)
+{
+	return (__u32)(rl_known_fmix(w0 ^ rl_known_fmix(w1 ^ rl_known_fmix(w2))) >>
+		       (64 - RL_KNOWN_BITS));
+}
+
 RL_INLINE __u32 rl_known_bit4(const struct rl_key4 *k)
 {
 	__u64 w;
 
 	__builtin_memcpy(&w, k, sizeof(w));
-	return (__u32)(rl_known_fmix(w) >> (64 - RL_KNOWN_BITS));
+	return rl_known_bit4w(w);
 }
 
 RL_INLINE __u32 rl_known_bit6(const struct rl_key6 *k)
@@ -36,8 +48,7 @@ RL_INLINE __u32 rl_known_bit6(const struct rl_key6 *k)
 	__u64 w[3];
 
 	__builtin_memcpy(w, k, sizeof(w));
-	return (__u32)(rl_known_fmix(w[0] ^ rl_known_fmix(w[1] ^ rl_known_fmix(w[2]))) >>
-		       (64 - RL_KNOWN_BITS));
+	return rl_known_bit6w(w[0], w[1], w[2]);
 }
 
 /* Word of a half and bit in that word. */

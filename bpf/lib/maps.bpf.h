@@ -180,6 +180,7 @@ struct rl_scratch {
 	union {                     /* by family */
 		struct rl_key4 k4;
 		struct rl_key6 k6;
+		__u64 w[3];         /* written as words: no store-forwarding stall when read */
 	} key;
 	struct rl_state state;
 	struct rl_block block;

@@ -49,7 +49,10 @@ struct rl_pkt {
 	__u16 dport;       /* host order; 0 when absent */
 	__u32 l3_bytes;    /* IP total length */
 	__be32 saddr4;
-	__u8 saddr6[16];
+	union {             /* the words: loaded whole by the caller (no store-forwarding stall) */
+		__u8 saddr6[16];
+		__u64 saddr6w[2];
+	};
 };
 
 struct rl_vlan_hdr {
@@ -170,7 +173,12 @@ static __always_inline int rl_parse_ipv6(struct rl_cursor *c, struct rl_pkt *p)
 		return RL_PARSE_MALFORMED;
 
 	p->family = 6;
-	__builtin_memcpy(p->saddr6, &ip6h->saddr, sizeof(p->saddr6));
+	/* stored as whole words, from 32-bit loads (packet data is only
+	 * 2-byte aligned after a 14-byte Ethernet header) */
+	p->saddr6w[0] = ip6h->saddr.in6_u.u6_addr32[0] |
+			(__u64)ip6h->saddr.in6_u.u6_addr32[1] << 32;
+	p->saddr6w[1] = ip6h->saddr.in6_u.u6_addr32[2] |
+			(__u64)ip6h->saddr.in6_u.u6_addr32[3] << 32;
 	p->l3_bytes = sizeof(*ip6h) + payload;
 	nexthdr = ip6h->nexthdr;
 	c->pos = ip6h + 1;
