@@ -47,6 +47,8 @@ struct rl_tier_args {
 	__u64 ready_ns;     /* set by rl_tier_take on EXCEED/BLOCKED: refused until then (0: unknown) */
 	__u8 first_tier;    /* rl_limit meters this tier first (the one that refused last time) */
 	__u8 refused_tier;  /* set by rl_limit: the tier that refused */
+	__u8 single_tier;   /* set by rl_limit: the rule has one tier */
+	__u8 unknown;       /* RL_UNKNOWN_*: rl_admit_new charged the unknown meter */
 };
 
 __noinline int rl_emit(const struct rl_tier_args *a, __u32 type, __u32 reason, __u64 until_ns)
@@ -165,6 +167,10 @@ static __always_inline __u32 rl_tier_key(struct rl_tier_args *a, const struct rl
 #define RL_ADMIT_PRESSURE 2    /* admitted with less than half the admit burst left */
 #define RL_ADMIT_REFUSED 3
 
+#define RL_UNKNOWN_UNCHARGED 0
+#define RL_UNKNOWN_TAKEN 1
+#define RL_UNKNOWN_REFUSED 2
+
 /*
  * May this packet create state? Charged to the rule's admission meter once
  * per packet, at its first missing key; later tiers reuse the decision
@@ -191,8 +197,17 @@ __noinline int rl_admit_new(struct rl_tier_args *a)
 		a->admit = RL_ADMIT_PRESSURE;
 	else
 		a->admit = RL_ADMIT_YES;
-	if (a->admit == RL_ADMIT_REFUSED)
+	if (a->admit == RL_ADMIT_REFUSED) {
 		rl_gcount(RL_GC_ADMIT_REFUSED);
+		/* one tier: nothing can refuse between it and the unknown meter,
+		 * which is charged here, in this call, rather than in another
+		 * (every call costs a mispredicted return, see rl_tier_take) */
+		if (a->single_tier && rule && s)
+			a->unknown = rule->unknown.algo != RL_ALGO_NONE &&
+				     __rl_meter_take(&rule->unknown, &s->unknown, a->now_ns,
+						     a->bytes, NULL) ?
+				     RL_UNKNOWN_TAKEN : RL_UNKNOWN_REFUSED;
+	}
 	return a->admit;
 }
 
@@ -537,6 +552,7 @@ static __always_inline int rl_limit(const struct rl_rule *r, struct rl_tier_args
 	 * aggregate entries) and cost 56k more verified instructions. */
 	if (n == 1) {   /* inlined: no call */
 		a->tier = 0;
+		a->single_tier = 1;
 		ret = rl_tier_outcome(__rl_tier_take(a), 0, a, &charged);
 	} else {
 		for (i = 0; i < RL_MAX_TIERS; i++) {
@@ -552,8 +568,10 @@ static __always_inline int rl_limit(const struct rl_rule *r, struct rl_tier_args
 	if (ret == RL_OUT_PASS && a->admit == RL_ADMIT_REFUSED) {
 		/* unknown.algo NONE: no allowance (abi.h) */
 		adm = bpf_map_lookup_elem(&rl_admit, &rid);
-		if (!adm || r->unknown.algo == RL_ALGO_NONE ||
-		    !rl_meter_take(&r->unknown, &adm->unknown, a->now_ns, a->bytes, NULL)) {
+		if (!adm || a->unknown == RL_UNKNOWN_REFUSED ||
+		    (a->unknown == RL_UNKNOWN_UNCHARGED &&
+		     (r->unknown.algo == RL_ALGO_NONE ||
+		      !rl_meter_take(&r->unknown, &adm->unknown, a->now_ns, a->bytes, NULL)))) {
 			adm = NULL;
 			ret = RL_OUT_UNKNOWN;
 		}
