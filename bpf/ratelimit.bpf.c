@@ -739,11 +739,11 @@ static __always_inline int rl_jiffies_now(const struct rl_dcache *sum, __u64 *lo
 }
 
 /* Does the refusal-cache entry hold this packet's source, for this configuration? */
-static __always_inline int rl_dc_match(const struct rl_dcache *dc, const struct rl_config *cfg,
+static __always_inline int rl_dc_match(const struct rl_dcache *dc, __u32 gen,
 				       const struct rl_pkt *p, __u64 k0, __u64 k1)
 {
 	return dc->addr[0] == k0 && dc->addr[1] == k1 &&
-	       dc->family == p->family && dc->generation == (__u32)cfg->generation &&
+	       dc->family == p->family && dc->generation == gen &&
 	       !(dc->flags & RL_DC_F_AGG) &&
 	       (!(dc->flags & RL_DC_F_PORTS) ||
 		(dc->l4proto == p->l4proto && dc->dport == p->dport));
@@ -755,19 +755,21 @@ static __always_inline int rl_dc_match(const struct rl_dcache *dc, const struct 
  * source's layout). 0 for a tier keyed by the exact address.
  */
 static __always_inline int rl_agg_key(const struct rl_meter *m, const struct rl_tier_args *a,
-				      __u64 *k0, __u64 *k1)
+				      __u64 *k0, __u64 *k1, __u32 *plen)
 {
 	if (a->family == 4) {
 		if (m->prefix_v4 >= 32)
 			return 0;
-		*k0 = rl_mask4((__be32)a->src[0], m->prefix_v4);
+		*plen = m->prefix_v4;
+		*k0 = rl_mask4((__be32)a->src[0], *plen);
 		*k1 = 0;
 		return 1;
 	}
 	if (m->prefix_v6 >= 128)
 		return 0;
-	*k0 = rl_mask64(a->src[0], m->prefix_v6);
-	*k1 = rl_mask64(a->src[1], m->prefix_v6 > 64 ? m->prefix_v6 - 64 : 0);
+	*plen = m->prefix_v6;
+	*k0 = rl_mask64(a->src[0], *plen);
+	*k1 = rl_mask64(a->src[1], *plen > 64 ? *plen - 64 : 0);
 	return 1;
 }
 
@@ -779,51 +781,51 @@ static __always_inline __u32 rl_dc_agg_slot(__u64 k0, __u64 k1, __u32 rule_id, _
 				    0xC2B2AE3D27D4EB4Full));
 }
 
-static __always_inline int rl_dc_agg_match(const struct rl_dcache *dc, const struct rl_config *cfg,
-					   __u8 family, __u64 k0, __u64 k1, __u32 rule_id,
+static __always_inline int rl_dc_agg_match(const struct rl_dcache *dc, __u32 gen, __u8 family,
+					   __u64 k0, __u64 k1, __u32 plen, __u32 rule_id,
 					   __u32 tier)
 {
 	return dc->addr[0] == k0 && dc->addr[1] == k1 && dc->family == family &&
-	       dc->generation == (__u32)cfg->generation && dc->rule_id == rule_id &&
+	       dc->generation == gen && dc->rule_id == rule_id && dc->dport == plen &&
 	       dc->flags == (RL_DC_F_AGG | RL_DC_TIER(tier));
 }
 
 /* A live aggregate entry of one of the rule's tiers that holds this source, or NULL. */
-static __always_inline struct rl_dcache *rl_dc_agg_hit(const struct rl_config *cfg,
+static __always_inline struct rl_dcache *rl_dc_agg_hit(__u32 gen,
 						       const struct rl_rule *r,
 						       const struct rl_tier_args *a, __u32 rule_id,
 						       __u64 now_ns)
 {
 	__u32 n = r->n_tiers > RL_MAX_TIERS ? RL_MAX_TIERS : r->n_tiers;
 	struct rl_dcache *dc;
-	__u32 t, slot;
+	__u32 t, slot, plen;
 	__u64 k0, k1;
 
 	for (t = 0; t < RL_MAX_TIERS; t++) {
 		if (t >= n)
 			break;
-		if (!rl_agg_key(&r->tiers[t], a, &k0, &k1))
+		if (!rl_agg_key(&r->tiers[t], a, &k0, &k1, &plen))
 			continue;
 		slot = rl_dc_agg_slot(k0, k1, rule_id, t);
 		dc = bpf_map_lookup_elem(&rl_dcache, &slot);
 		if (dc && now_ns < dc->until_ns &&
-		    rl_dc_agg_match(dc, cfg, a->family, k0, k1, rule_id, t))
+		    rl_dc_agg_match(dc, gen, a->family, k0, k1, plen, rule_id, t))
 			return dc;
 	}
 	return NULL;
 }
 
 /* The refusing tier keys a prefix: remember the refusal for all its sources. */
-static __always_inline void rl_dc_agg_fill(const struct rl_config *cfg, const struct rl_rule *r,
+static __always_inline void rl_dc_agg_fill(__u32 gen, const struct rl_rule *r,
 					   const struct rl_tier_args *a, __u32 rule_id, __u32 tier,
 					   __u64 until_ns, __u32 reason)
 {
 	struct rl_dcache *dc;
+	__u32 slot, plen;
 	__u64 k0, k1;
-	__u32 slot;
 
 	tier &= RL_MAX_TIERS - 1;
-	if (!rl_agg_key(&r->tiers[tier], a, &k0, &k1))
+	if (!rl_agg_key(&r->tiers[tier], a, &k0, &k1, &plen))
 		return;
 	slot = rl_dc_agg_slot(k0, k1, rule_id, tier);
 	dc = bpf_map_lookup_elem(&rl_dcache, &slot);
@@ -832,23 +834,23 @@ static __always_inline void rl_dc_agg_fill(const struct rl_config *cfg, const st
 	dc->addr[0] = k0;
 	dc->addr[1] = k1;
 	dc->until_ns = until_ns;
-	dc->generation = (__u32)cfg->generation;
+	dc->generation = gen;
 	dc->rule_id = rule_id;
 	dc->family = a->family;
 	dc->reason = reason;
-	dc->dport = 0;
+	dc->dport = plen;   /* aggregate entries: the tier's prefix length */
 	dc->l4proto = 0;
 	dc->flags = RL_DC_F_AGG | RL_DC_TIER(tier);
 }
 
-static __always_inline void rl_dc_fill(struct rl_dcache *dc, const struct rl_config *cfg,
+static __always_inline void rl_dc_fill(struct rl_dcache *dc, __u32 gen,
 				       const struct rl_pkt *p, __u64 k0, __u64 k1, __u64 until_ns,
 				       __u32 cls, __u32 reason, __u32 tier)
 {
 	dc->addr[0] = k0;
 	dc->addr[1] = k1;
 	dc->until_ns = until_ns;
-	dc->generation = (__u32)cfg->generation;
+	dc->generation = gen;
 	dc->rule_id = cls & ~RL_CLS_F_PORTS;
 	dc->family = p->family;
 	dc->reason = reason;
@@ -866,13 +868,19 @@ int rl_xdp(struct xdp_md *ctx)
 	const struct rl_rule *rule;
 	struct rl_pkt pkt = {};
 	struct rl_dcache *dc = NULL, *dcsum = NULL, *agg;
-	__u32 zero = 0, rule_id, reason, cls = RL_CLS_NONE, slot, sum = RL_DCACHE_SLOTS;
+	__u32 zero = 0, rule_id, reason, cls = RL_CLS_NONE, slot, sum = RL_DCACHE_SLOTS, gen;
 	__u64 k0, k1, lo, hi, tick;
 	int ret, drop, out, live;
 
 	cfg = bpf_map_lookup_elem(&rl_cfg, &zero);
 	if (!cfg)
 		return XDP_PASS;
+	/* read once, before classification: the daemon writes rules and LPM
+	 * entries first and bumps the generation last, so a refusal-cache entry
+	 * filled below never pairs a classification made from old maps with the
+	 * new generation (an ended entry's rule id is reused as the source's
+	 * classification for as long as the generation lasts) */
+	gen = (__u32)*(volatile __u64 *)&cfg->generation;
 
 	ret = rl_parse(ctx, &pkt);
 	if (ret == RL_PARSE_NON_IP)
@@ -911,7 +919,7 @@ int rl_xdp(struct xdp_md *ctx)
 			slot = rl_dc_slot(k0, k1);
 			dc = bpf_map_lookup_elem(&rl_dcache, &slot);
 		}
-		if (dc && rl_dc_match(dc, cfg, &pkt, k0, k1)) {
+		if (dc && rl_dc_match(dc, gen, &pkt, k0, k1)) {
 			live = hi + RL_COARSE_LAG_NS < dc->until_ns;
 			if (live)
 				dcsum->flags &= ~RL_DCS_F_PRECISE;
@@ -963,7 +971,7 @@ int rl_xdp(struct xdp_md *ctx)
 		drop = 1;
 	} else if (rule->action == RL_ACT_LIMIT) {
 		if (dcsum && rule->n_tiers > 1 && a.now_ns < dcsum->until_ns &&
-		    (agg = rl_dc_agg_hit(cfg, rule, &a, rule_id, a.now_ns))) {
+		    (agg = rl_dc_agg_hit(gen, rule, &a, rule_id, a.now_ns))) {
 			reason = agg->reason;
 			drop = reason == RL_REASON_DROP_RATE || reason == RL_REASON_DROP_BLOCKED;
 			rl_gcount(RL_GC_DCACHE_HIT);
@@ -979,12 +987,12 @@ int rl_xdp(struct xdp_md *ctx)
 				dc = bpf_map_lookup_elem(&rl_dcache, &slot);
 			}
 			if (dc) {
-				rl_dc_fill(dc, cfg, &pkt, k0, k1, a.ready_ns, cls, reason, a.refused_tier);
+				rl_dc_fill(dc, gen, &pkt, k0, k1, a.ready_ns, cls, reason, a.refused_tier);
 				if (dcsum->until_ns < a.ready_ns)
 					dcsum->until_ns = a.ready_ns;
 			}
 			if (rule->n_tiers > 1)
-				rl_dc_agg_fill(cfg, rule, &a, rule_id, a.refused_tier, a.ready_ns, reason);
+				rl_dc_agg_fill(gen, rule, &a, rule_id, a.refused_tier, a.ready_ns, reason);
 		}
 	} else if (rule->action == RL_ACT_DENY) {
 		reason = RL_REASON_DROP_DENY;

@@ -385,12 +385,17 @@ struct rl_talker {
  *   - Aggregate entries (RL_DC_F_AGG): a tier keyed by a prefix shorter than
  *     the address (say /24 of a two-tier rule) refuses every source of that
  *     prefix alike, so its refusal is remembered once more under the tier's
- *     key (masked address, rule, tier), in a slot of its own. After
- *     classification, a packet of a multi-tier rule whose own entry missed or
- *     ended looks up the entries of the rule's aggregate tiers: a hit is the
- *     same verdict without state lookup or meter, for every source of the
- *     prefix. They read the precise clock (such refusals are short: the
- *     aggregate's next token).
+ *     key (masked address, prefix length in dport, rule, tier), in a slot of
+ *     its own. After classification, a packet of a multi-tier rule whose own
+ *     entry missed or ended looks up the entries of the rule's aggregate
+ *     tiers: a hit is the aggregate's verdict and reason without state lookup
+ *     or meter, for every source of the prefix. They read the precise clock
+ *     (such refusals are short: the aggregate's next token).
+ *     Such a packet would be refused whatever its own tiers said, so it
+ *     creates no key and is not charged to admission control (rl_rule.admit)
+ *     either; nor are its own tiers looked at: a source whose own tier is also
+ *     spent starts that tier's LIMIT_START or penalty box when the aggregate
+ *     lets it through to its own tier, not before.
  *   - A hit reads no clock while the entry ends more than RL_COARSE_LAG_NS
  *     (bpf/ratelimit.bpf.c) after an upper bound of now from jiffies: the
  *     summary's addr[1] holds the jiffies read right after addr[0], its

@@ -280,6 +280,22 @@ TEST_F(RefusalCache, AggregateEntriesAreKeyedByRuleAndGeneration) {
     EXPECT_EQ((counters({1}) - before).g(RL_GC_DCACHE_HIT), 0u);
 }
 
+// An aggregate entry holds for its tier's prefix length: were a /24 tier
+// rewritten as /16 (the daemon bumps the generation right after, so only in
+// that window), the /24's entry for 198.18.0.0 does not hold the rest of
+// 198.18.0.0/16, though the masked addresses are equal.
+TEST_F(RefusalCache, AggregateEntriesAreKeyedByPrefixLength) {
+    PinToCpu pin(0);
+    setRule(1, limitRule({tier(perHour(100), 32, 128), tier(perHour(1), 24, 64)}));
+    setLpm4("198.18.0.0/16", matchSet({match(1)}));
+    EXPECT_EQ(passes(udp4("198.18.0.1"), 2), 1);  // the /24 198.18.0.0 is spent: cached
+    EXPECT_EQ(run(udp4("198.18.0.2")), XDP_DROP);   // from its entry
+    setRuleSameGeneration(1, limitRule({tier(perHour(100), 32, 128), tier(perHour(100), 16, 48)}));
+    auto before = counters({1});
+    EXPECT_EQ(run(udp4("198.18.77.5")), XDP_PASS);  // the /16's own, fresh key
+    EXPECT_EQ((counters({1}) - before).g(RL_GC_DCACHE_HIT), 0u);
+}
+
 // An aggregate entry ends when the aggregate meter is ready (10/s, burst 1:
 // 100 ms): a source never seen before then passes; the loop ends by itself.
 TEST_F(RefusalCache, AggregateEntryEndsWhenTheAggregateIsReady) {
