@@ -548,8 +548,9 @@ static __always_inline int rl_limit(const struct rl_rule *r, struct rl_tier_args
 	/* a->first_tier first, then the others in order: a source refused by an
 	 * aggregate tier is refused again there without charging and refunding
 	 * the tiers before it. Inlining the first tier of multi-tier rules too
-	 * measured no gain (their refusals mostly come from the refusal cache's
-	 * aggregate entries) and cost 56k more verified instructions. */
+	 * showed no gain beyond this VM's run-to-run noise (their refusals mostly
+	 * come from the refusal cache's aggregate entries) and cost 56k more
+	 * verified instructions. */
 	if (n == 1) {   /* inlined: no call */
 		a->tier = 0;
 		a->single_tier = 1;
