@@ -87,7 +87,7 @@ constexpr GCounterMetric kGCounterMetrics[] = {
      "Of ratelimit_key_inserts_total: keys that started empty because the admit meter was under pressure.",
      nullptr, nullptr},
     {"dcache_hit", "ratelimit_refusal_cache_hits_total",
-     "Packets refused (or shadow-passed) from the per-CPU refusal cache, without classification or meter; "
+     "Packets refused (or shadow-passed) from the per-CPU refusal cache, without state lookup or meter; "
      "also counted under their rule and reason.",
      nullptr, nullptr},
 };
