@@ -47,7 +47,6 @@ struct rl_tier_args {
 	__u64 ready_ns;     /* set by rl_tier_take on EXCEED/BLOCKED: refused until then (0: unknown) */
 	__u8 first_tier;    /* rl_limit meters this tier first (the one that refused last time) */
 	__u8 refused_tier;  /* set by rl_limit: the tier that refused */
-	__u8 single_tier;   /* set by rl_limit: the rule has one tier */
 	__u8 unknown;       /* RL_UNKNOWN_*: rl_admit_new charged the unknown meter */
 };
 
@@ -124,35 +123,49 @@ static __always_inline __u64 rl_mask64(__u64 w, __u32 plen)
  * (no store forwarding). Also fills a->key_addr/prefix_len. Returns the
  * key's bit in the known-key filter.
  */
-static __always_inline __u32 rl_tier_key(struct rl_tier_args *a, const struct rl_meter *m,
-					 __u64 *kw)
+/*
+ * The source masked to the meter's prefix for its family, as two words
+ * (IPv4 in the low 32 bits of *w0, *w1 = 0); returns the prefix length,
+ * at most the address's.
+ */
+static __always_inline __u32 rl_tier_prefix(const struct rl_meter *m, const struct rl_tier_args *a,
+					    __u64 *w0, __u64 *w1)
 {
-	__u64 id = (__u16)a->rule_id | (__u64)(__u8)a->tier << 16, w0, w1, w2;
 	__u32 plen;
 
 	if (a->family == 4) {
 		plen = m->prefix_v4 > 32 ? 32 : m->prefix_v4;
-		/* rl_key4: addr, rule_id, tier, prefix_len */
-		w0 = rl_mask4((__be32)a->src[0], plen);
-		a->key_addr[0] = w0;
-		a->key_addr[1] = 0;
-		a->prefix_len = plen;
-		w0 |= (id | (__u64)plen << 24) << 32;
-		kw[0] = w0;
-		return rl_known_bit4w(w0);
+		*w0 = rl_mask4((__be32)a->src[0], plen);
+		*w1 = 0;
+		return plen;
 	}
 	plen = m->prefix_v6 > 128 ? 128 : m->prefix_v6;
-	/* rl_key6: addr[16], rule_id, tier, prefix_len, _pad0 */
-	w0 = rl_mask64(a->src[0], plen);
-	w1 = rl_mask64(a->src[1], plen > 64 ? plen - 64 : 0);
-	w2 = id | (__u64)plen << 24;
+	*w0 = rl_mask64(a->src[0], plen);
+	*w1 = rl_mask64(a->src[1], plen > 64 ? plen - 64 : 0);
+	return plen;
+}
+
+static __always_inline __u32 rl_tier_key(struct rl_tier_args *a, const struct rl_meter *m,
+					 __u64 *kw)
+{
+	__u64 id = (__u16)a->rule_id | (__u64)(__u8)a->tier << 16, w0, w1;
+	__u32 plen = rl_tier_prefix(m, a, &w0, &w1);
+
 	a->key_addr[0] = w0;
 	a->key_addr[1] = w1;
 	a->prefix_len = plen;
+	id |= (__u64)plen << 24;
+	if (a->family == 4) {
+		/* rl_key4: addr, rule_id, tier, prefix_len */
+		w0 |= id << 32;
+		kw[0] = w0;
+		return rl_known_bit4w(w0);
+	}
+	/* rl_key6: addr[16], rule_id, tier, prefix_len, _pad0 */
 	kw[0] = w0;
 	kw[1] = w1;
-	kw[2] = w2;
-	return rl_known_bit6w(w0, w1, w2);
+	kw[2] = id;
+	return rl_known_bit6w(w0, w1, id);
 }
 
 #define RL_TIER_CONFORM 0
@@ -202,7 +215,7 @@ __noinline int rl_admit_new(struct rl_tier_args *a)
 		/* one tier: nothing can refuse between it and the unknown meter,
 		 * which is charged here, in this call, rather than in another
 		 * (every call costs a mispredicted return, see rl_tier_take) */
-		if (a->single_tier && rule && s)
+		if (rule && s && rule->n_tiers == 1)
 			a->unknown = rule->unknown.algo != RL_ALGO_NONE &&
 				     __rl_meter_take(&rule->unknown, &s->unknown, a->now_ns,
 						     a->bytes, NULL) ?
@@ -553,7 +566,6 @@ static __always_inline int rl_limit(const struct rl_rule *r, struct rl_tier_args
 	 * verified instructions. */
 	if (n == 1) {   /* inlined: no call */
 		a->tier = 0;
-		a->single_tier = 1;
 		ret = rl_tier_outcome(__rl_tier_take(a), 0, a, &charged);
 	} else {
 		for (i = 0; i < RL_MAX_TIERS; i++) {
@@ -769,19 +781,9 @@ static __always_inline int rl_dc_match(const struct rl_dcache *dc, __u32 gen,
 static __always_inline int rl_agg_key(const struct rl_meter *m, const struct rl_tier_args *a,
 				      __u64 *k0, __u64 *k1, __u32 *plen)
 {
-	if (a->family == 4) {
-		if (m->prefix_v4 >= 32)
-			return 0;
-		*plen = m->prefix_v4;
-		*k0 = rl_mask4((__be32)a->src[0], *plen);
-		*k1 = 0;
-		return 1;
-	}
-	if (m->prefix_v6 >= 128)
+	if (a->family == 4 ? m->prefix_v4 >= 32 : m->prefix_v6 >= 128)
 		return 0;
-	*plen = m->prefix_v6;
-	*k0 = rl_mask64(a->src[0], *plen);
-	*k1 = rl_mask64(a->src[1], *plen > 64 ? *plen - 64 : 0);
+	*plen = rl_tier_prefix(m, a, k0, k1);
 	return 1;
 }
 
