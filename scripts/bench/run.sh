@@ -4,7 +4,7 @@
 # Prints the table and writes BUILD_DIR/bench/results.{csv,md} (+ raw cost.csv,
 # mem.csv, e2e.csv, daemon.csv). Knobs (environment):
 #   BENCH_SOURCES=1,1000,100000,1000000  BENCH_RUNS=3  BENCH_MIN_REPEAT=2000000
-#   BENCH_METERS=token_bucket,gcra,sliding_window,fixed_window  BENCH_2TIER=1
+#   BENCH_METERS=token_bucket,gcra,sliding_window,fixed_window  BENCH_2TIER=1 (0 = none, only = only it)
 #   ablations: BENCH_TALKER_SHIFT=6 (0 = no top sampling)  BENCH_DCACHE=1 (0 = refusal cache off)
 #   BENCH_COST=1  BENCH_COLD=1  BENCH_MEM=1  BENCH_E2E=1  BENCH_DAEMON=1  BENCH_CPU=1 (CPU the cost bench is pinned to)
 #   BENCH_OUT=BUILD_DIR/bench (where results go)
@@ -40,7 +40,12 @@ if [ "${BENCH_COST:-1}" = 1 ]; then
   ip -n "$NS" link set rlb0 up
   ip -n "$NS" link set rlb1 up
   cold=(); [ "${BENCH_COLD:-1}" = 1 ] || cold=(--no-cold)
-  [ "${BENCH_2TIER:-1}" = 1 ] || cold+=(--no-2tier)
+  case "${BENCH_2TIER:-1}" in
+    1) ;;
+    0) cold+=(--no-2tier) ;;
+    only) cold+=(--only-2tier) ;;
+    *) echo "bench: BENCH_2TIER must be 1, 0 or only, not '${BENCH_2TIER}'" >&2; exit 2 ;;
+  esac
   [ -z "${BENCH_METERS:-}" ] || cold+=(--meters "$BENCH_METERS")
   # ablations of the shipped program's optional stages (default: as shipped)
   [ -z "${BENCH_TALKER_SHIFT:-}" ] || cold+=(--talker-shift "$BENCH_TALKER_SHIFT")

@@ -1,7 +1,7 @@
 // rl_bench: the benchmark driver behind `make bench` (scripts/bench/run.sh).
 //
 //   rl_bench cost --ifname DEV [--sources 1,1000,...] [--runs N] [--min-repeat N]
-//                 [--families 4,6] [--no-cold] [--no-2tier]
+//                 [--families 4,6] [--no-cold] [--no-2tier | --only-2tier]
 //       Program cost via BPF_PROG_TEST_RUN. The bench_driver program (attached to
 //       DEV, an idle veth in a bench namespace, so test runs do not rebuild the
 //       XDP dispatcher) rewrites the source address per packet and tail-calls
@@ -409,6 +409,7 @@ struct CostOptions {
     uint64_t min_repeat = 2000000;
     bool cold = true;
     bool two_tier = true;
+    bool only_two_tier = false;  // profiling: skip the default-rule scenario
     std::string meters;  // comma-separated meter names; empty = all
     int talker_shift = -1;      // >= 0: override the daemon's default (6)
     bool no_dcache = false;     // ablation: RL_CFG_F_NO_DCACHE
@@ -596,6 +597,7 @@ void runCost(const CostOptions& o) {
     if (o.no_dcache) cfg.flags |= RL_CFG_F_NO_DCACHE;
     for (bool two : {false, true}) {
         if (two && !o.two_tier) continue;
+        if (!two && o.only_two_tier) continue;
         for (Meter m : meters) {
             RlSkel s = loadRatelimit();
             configure(s.get(), m, two, pps, burst, cfg);
@@ -838,6 +840,8 @@ int realMain(int argc, char** argv) {
         o.min_repeat = std::stoull(get("min-repeat", "2000000"));
         o.cold = !opt.count("no-cold");
         o.two_tier = !opt.count("no-2tier");
+        o.only_two_tier = opt.count("only-2tier") > 0;
+        if (o.only_two_tier && !o.two_tier) fail("--only-2tier and --no-2tier exclude each other", 0);
         o.meters = get("meters");
         if (opt.count("talker-shift")) o.talker_shift = std::stoi(get("talker-shift"));
         o.no_dcache = opt.count("no-dcache") > 0;
