@@ -179,6 +179,12 @@ if [ "$fam" = 4 ]; then
 else
   NFT_FAMILY=ip6 IPT=ip6tables SOURCES=$SOURCES6 DST=2001:db8::2
 fi
+# Interleaved: each run measures every mode in turn, each freshly set up (state,
+# meters and tables empty), every source count back to back; ratios are then
+# paired by run (scripts/bench/report.py), as the cost bench pairs its
+# baselines: this VM's speed is bimodal over seconds, and modes measured
+# minutes apart would compare its two speeds, not the modes.
+for run in $(seq 1 "$RUNS"); do
 for mode in $MODES; do
   setup_mode "$mode"
   sleep 0.2
@@ -194,21 +200,20 @@ for mode in $MODES; do
     else
       base=2001:db8:1::  # + counter in the low 32 bits; off-link for the receiver
     fi
-    for run in $(seq 1 "$RUNS"); do
-      rx0=$(rx cat "/sys/class/net/$RDEV/statistics/rx_packets")
-      d0=$(dropped_count "$mode")
-      c0=$(cut -d' ' -f1 "/proc/$pid/schedstat")
-      b0=$(awk -v c="cpu$RX_CPU" '$1 == c { print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat)
-      out=$(timeout "$GEN_TIMEOUT" ip netns exec "$SNS" taskset -c "$GEN_CPU" "$BENCH" gen \
-        --ifname "$SDEV" --family "$fam" --dst-mac "$RMAC" --src-ip "$base" --dst-ip "$DST" \
-        --sources "$n" --packets "$PACKETS")
-      sleep 0.05  # let the receiver drain its ring (256 frames)
-      rx1=$(rx cat "/sys/class/net/$RDEV/statistics/rx_packets")
-      d1=$(dropped_count "$mode")
-      c1=$(cut -d' ' -f1 "/proc/$pid/schedstat")
-      b1=$(awk -v c="cpu$RX_CPU" '$1 == c { print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat)
-      secs=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$out")
-      /usr/bin/python3 - "$fam" "$mode" "$n" "$run" "$PACKETS" "$secs" "$rx0" "$rx1" "$d0" "$d1" "$c0" "$c1" "$b0" "$b1" <<'PY'
+    rx0=$(rx cat "/sys/class/net/$RDEV/statistics/rx_packets")
+    d0=$(dropped_count "$mode")
+    c0=$(cut -d' ' -f1 "/proc/$pid/schedstat")
+    b0=$(awk -v c="cpu$RX_CPU" '$1 == c { print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat)
+    out=$(timeout "$GEN_TIMEOUT" ip netns exec "$SNS" taskset -c "$GEN_CPU" "$BENCH" gen \
+      --ifname "$SDEV" --family "$fam" --dst-mac "$RMAC" --src-ip "$base" --dst-ip "$DST" \
+      --sources "$n" --packets "$PACKETS")
+    sleep 0.05  # let the receiver drain its ring (256 frames)
+    rx1=$(rx cat "/sys/class/net/$RDEV/statistics/rx_packets")
+    d1=$(dropped_count "$mode")
+    c1=$(cut -d' ' -f1 "/proc/$pid/schedstat")
+    b1=$(awk -v c="cpu$RX_CPU" '$1 == c { print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat)
+    secs=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$out")
+    /usr/bin/python3 - "$fam" "$mode" "$n" "$run" "$PACKETS" "$secs" "$rx0" "$rx1" "$d0" "$d1" "$c0" "$c1" "$b0" "$b1" <<'PY'
 import sys
 fam, mode, n, run, sent, secs, rx0, rx1, d0, d1, c0, c1, b0, b1 = sys.argv[1:]
 secs = float(secs); rx = int(rx1) - int(rx0); dropped = int(d1) - int(d0)
@@ -218,9 +223,9 @@ busy = (busy1 - busy0) / max(1, tot1 - tot0)  # whole RX CPU incl. other load (j
 print(f"{fam},{mode},{n},{run},{sent},{secs:.6f},{int(sent)/secs:.0f},{rx},{dropped},{rx/secs:.0f},"
       f"{cpu/secs:.4f},{(rx/cpu if cpu > 0 else 0):.0f},{busy:.3f}")
 PY
-      log "IPv$fam $mode sources=$n run=$run: $out"
-    done
+    log "IPv$fam $mode sources=$n run=$run: $out"
   done
   teardown_mode "$mode"
+done
 done
 done

@@ -81,9 +81,24 @@ def cost_table(rows):
 def e2e_ratios(groups, long_rows):
     """Issue targets from one run: drop capacity per core of ratelimit at the fewest sources
     against nft, hashlimit and XDP_DROP there, and its cost per packet (1 / pps per core)
-    with the most sources against the fewest."""
+    with the most sources against the fewest. Paired by run: e2e.sh measures every mode in
+    each run, back to back, so each ratio is the median of the per-run ratios (in
+    parentheses: the ratio of the per-mode medians)."""
     per_core = {k: statistics.median(float(x["rx_pps_per_core"]) for x in rs) for k, rs in groups.items()}
-    out = ["", "Ratios from this run (drop capacity per receiver core; cost per packet = 1 / that):", "",
+    per_run = {k: {x["run"]: float(x["rx_pps_per_core"]) for x in rs} for k, rs in groups.items()}
+
+    def paired(a, b):
+        ra, rb = per_run.get(a), per_run.get(b)
+        if not ra or not rb:
+            return None
+        vals = [ra[r] / rb[r] for r in ra if r in rb and rb[r] > 0]
+        return statistics.median(vals) if vals else None
+
+    def of_medians(a, b):
+        return per_core[a] / per_core[b] if per_core.get(a) and per_core.get(b) else None
+
+    out = ["", "Ratios from this run (drop capacity per receiver core; cost per packet = 1 / that), "
+           "median of the per-run ratios (in parentheses: ratio of the medians):", "",
            "| family | mode | sources | vs nft | vs hashlimit | vs XDP_DROP | cost per packet, most sources / fewest |",
            "|---|---|---:|---:|---:|---:|---:|"]
     for fam in sorted({k[0] for k in per_core}):
@@ -92,21 +107,24 @@ def e2e_ratios(groups, long_rows):
             continue
         lo, hi = str(srcs[0]), str(srcs[-1])
         for mode in ("ratelimitd", "ratelimitd_admit", "ratelimit"):
-            me = per_core.get((fam, mode, lo))
-            if not me:
+            me = (fam, mode, lo)
+            if not per_core.get(me):
                 continue
-            ratio = lambda other: (me / per_core[(fam, other, lo)]) if per_core.get((fam, other, lo)) else None
-            big = per_core.get((fam, mode, hi))
-            scale = (me / big) if big and hi != lo else None
-            cells = [ratio("nft"), ratio("hashlimit"), ratio("xdp_drop")]
-            out.append(f"| IPv{fam} | {mode} | {int(lo):,} | " + " | ".join(
-                fmt(c, "{:.2f}x") if c is not None and i < 2 else fmt(None if c is None else 100 * c, "{:.0f}%")
-                for i, c in enumerate(cells)) + f" | {fmt(scale, '{:.2f}x')} ({int(hi):,} sources) |")
+            pairs = [(paired(me, (fam, o, lo)), of_medians(me, (fam, o, lo))) for o in ("nft", "hashlimit", "xdp_drop")]
+            big = (fam, mode, hi)
+            scale = (paired(me, big), of_medians(me, big)) if hi != lo else (None, None)
+            cell = lambda pr, f: fmt(pr[0], f) + ("" if pr[1] is None else " (" + fmt(pr[1], f) + ")")
+            pct = lambda pr: cell(tuple(None if v is None else 100 * v for v in pr), "{:.0f}%")
+            out.append(f"| IPv{fam} | {mode} | {int(lo):,} | {cell(pairs[0], '{:.2f}x')} | "
+                       f"{cell(pairs[1], '{:.2f}x')} | {pct(pairs[2])} | "
+                       f"{cell(scale, '{:.2f}x')} ({int(hi):,} sources) |")
             key = ["e2e_ratio", fam, mode, "", "", lo, ""]
-            for name, v in (("vs_nft", cells[0]), ("vs_hashlimit", cells[1]), ("vs_xdp_drop", cells[2]),
-                            ("cost_most_vs_fewest_sources", scale)):
+            for name, (v, vm) in (("vs_nft", pairs[0]), ("vs_hashlimit", pairs[1]), ("vs_xdp_drop", pairs[2]),
+                                  ("cost_most_vs_fewest_sources", scale)):
                 if v is not None:
                     long_rows.append(key + [name, f"{v:.3f}", ""])
+                if vm is not None:
+                    long_rows.append(key + [name + "_of_medians", f"{vm:.3f}", ""])
     return out
 
 
