@@ -25,7 +25,7 @@
 #              (the default instead of ratelimitd when the daemon is not built)
 #
 # usage: e2e.sh BUILD_DIR > e2e.csv   (root)
-# Knobs: BENCH_E2E_PACKETS=5000000 BENCH_E2E_RUNS=5 BENCH_E2E_FAMILIES="4 6"
+# Knobs: BENCH_E2E_PACKETS=5000000 BENCH_E2E_RUNS=7 BENCH_E2E_FAMILIES="4 6"
 #        BENCH_E2E_SOURCES4=256,131072 (at most the /15) BENCH_E2E_SOURCES6=256,1000000
 #        BENCH_E2E_MODES="none nft hashlimit xdp_drop ratelimitd ratelimitd_admit" BENCH_E2E_RATE=1 BENCH_E2E_BURST=1
 #        BENCH_E2E_ADMIT=10000 BENCH_E2E_UNKNOWN=1000 (ratelimitd_admit)
@@ -38,7 +38,7 @@ set -euo pipefail
 O=${1:-build}
 BENCH=$(cd "$O/tests/bench" && pwd)/rl_bench
 PACKETS=${BENCH_E2E_PACKETS:-5000000}
-RUNS=${BENCH_E2E_RUNS:-5}
+RUNS=${BENCH_E2E_RUNS:-7}
 FAMILIES=${BENCH_E2E_FAMILIES:-4 6}
 SOURCES4=${BENCH_E2E_SOURCES4:-256,131072}
 SOURCES6=${BENCH_E2E_SOURCES6:-256,1000000}
