@@ -239,68 +239,31 @@ struct rl_tier_ref {
  * an update or delete into a direct call of the map's own function, while a
  * map pointer held in a variable goes through bpf_map_lookup_elem and the
  * map's ops: one more call, an indirect call and two more mispredicted
- * returns (SRSO) per packet. The empty asm after the IPv4 call keeps clang
- * from merging the two calls into one on a variable map pointer.
+ * returns (SRSO) per packet. RL_PER_FAMILY(fam, helper, map4, map6, args...)
+ * calls the helper on the family's map; the empty asm after the IPv4 call
+ * keeps clang from merging the two calls into one on a variable map pointer.
  */
-static __always_inline struct rl_state *rl_state_lookup(const struct rl_tier_ref *t)
-{
-	struct rl_state *st;
+#define RL_PER_FAMILY(fam, helper, map4, map6, ...) ({		\
+	typeof(helper(&map4, __VA_ARGS__)) __r;			\
+	if ((fam) == 4) {					\
+		__r = helper(&map4, __VA_ARGS__);		\
+		asm volatile("" : "+r"(__r));			\
+	} else {						\
+		__r = helper(&map6, __VA_ARGS__);		\
+	}							\
+	__r;							\
+})
 
-	if (t->family == 4) {
-		st = bpf_map_lookup_elem(&rl_state4, t->key);
-		asm volatile("" : "+r"(st));
-		return st;
-	}
-	return bpf_map_lookup_elem(&rl_state6, t->key);
-}
-
-static __always_inline long rl_state_insert(const struct rl_tier_ref *t, const struct rl_state *st)
-{
-	long err;
-
-	if (t->family == 4) {
-		err = bpf_map_update_elem(&rl_state4, t->key, st, BPF_NOEXIST);
-		asm volatile("" : "+r"(err));
-		return err;
-	}
-	return bpf_map_update_elem(&rl_state6, t->key, st, BPF_NOEXIST);
-}
-
-static __always_inline struct rl_block *rl_block_lookup(const struct rl_tier_ref *t)
-{
-	struct rl_block *b;
-
-	if (t->family == 4) {
-		b = bpf_map_lookup_elem(&rl_block4, t->key);
-		asm volatile("" : "+r"(b));
-		return b;
-	}
-	return bpf_map_lookup_elem(&rl_block6, t->key);
-}
-
-static __always_inline long rl_block_update(const struct rl_tier_ref *t, const struct rl_block *b)
-{
-	long err;
-
-	if (t->family == 4) {
-		err = bpf_map_update_elem(&rl_block4, t->key, b, BPF_ANY);
-		asm volatile("" : "+r"(err));
-		return err;
-	}
-	return bpf_map_update_elem(&rl_block6, t->key, b, BPF_ANY);
-}
-
-static __always_inline long rl_block_delete(const struct rl_tier_ref *t)
-{
-	long err;
-
-	if (t->family == 4) {
-		err = bpf_map_delete_elem(&rl_block4, t->key);
-		asm volatile("" : "+r"(err));
-		return err;
-	}
-	return bpf_map_delete_elem(&rl_block6, t->key);
-}
+#define rl_state_lookup(t) \
+	((struct rl_state *)RL_PER_FAMILY((t)->family, bpf_map_lookup_elem, rl_state4, rl_state6, (t)->key))
+#define rl_state_insert(t, st) \
+	RL_PER_FAMILY((t)->family, bpf_map_update_elem, rl_state4, rl_state6, (t)->key, st, BPF_NOEXIST)
+#define rl_block_lookup(t) \
+	((struct rl_block *)RL_PER_FAMILY((t)->family, bpf_map_lookup_elem, rl_block4, rl_block6, (t)->key))
+#define rl_block_update(t, b) \
+	RL_PER_FAMILY((t)->family, bpf_map_update_elem, rl_block4, rl_block6, (t)->key, b, BPF_ANY)
+#define rl_block_delete(t) \
+	RL_PER_FAMILY((t)->family, bpf_map_delete_elem, rl_block4, rl_block6, (t)->key)
 
 static __always_inline int rl_tier_ref(struct rl_tier_args *a, struct rl_tier_ref *t)
 {
@@ -546,7 +509,7 @@ __noinline __u32 rl_classify(const struct rl_pkt *p)
 		struct rl_lpm4_key k = { .prefixlen = 32, .addr = p->saddr4 };
 
 		set = bpf_map_lookup_elem(&rl_lpm4, &k);
-		asm volatile("" : "+r"(set));   /* one map per call site, see rl_state_lookup */
+		asm volatile("" : "+r"(set));   /* one map per call site, see RL_PER_FAMILY */
 	} else {
 		struct rl_lpm6_key k = { .prefixlen = 128 };
 
