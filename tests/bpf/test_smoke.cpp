@@ -1,5 +1,8 @@
 #include <linux/bpf.h>
 
+#include <map>
+#include <string>
+
 #include "bpf/support/xdp_fixture.hpp"
 
 namespace ratelimit::test {
@@ -33,6 +36,24 @@ TEST(Verifier, ProcessedInstructionsWellUnderLimit) {
     RecordProperty("verifier", line);
     unsigned long insns = std::stoul(line.substr(std::string("processed ").size()));
     EXPECT_LT(insns, 250000ul);
+}
+
+// Every map access of rl_xdp names its map at its call site, so the verifier
+// inlines the hash lookups and calls updates and deletes directly: no generic
+// bpf_map_*_elem helper, which would call the map through its ops (an indirect
+// call) on every packet. A map pointer chosen into a variable, or two calls
+// that clang merges into one, would bring one back.
+TEST(Verifier, MapAccessesAreInlinedOrDirect) {
+    std::map<std::string, int> calls = xlatedHelperCalls();
+    std::string all;
+    for (const auto& [name, n] : calls) all += name + " x" + std::to_string(n) + ", ";
+    printf("rl_xdp helper calls: %s\n", all.c_str());
+    EXPECT_EQ(calls.count("bpf_map_lookup_elem"), 0u) << all;
+    EXPECT_EQ(calls.count("bpf_map_update_elem"), 0u) << all;
+    EXPECT_EQ(calls.count("bpf_map_delete_elem"), 0u) << all;
+    // the decoding found what the state lookups became
+    EXPECT_GT(calls["__htab_map_lookup_elem"], 0) << all;
+    EXPECT_GT(calls["htab_lru_map_update_elem"], 0) << all;
 }
 
 }  // namespace

@@ -503,6 +503,53 @@ std::string verifierStatsLine() {
     return line;
 }
 
+std::map<std::string, int> xlatedHelperCalls() {
+    auto* skel = rlskel::ratelimit__open();
+    if (!skel) throw std::runtime_error("ratelimit__open failed");
+    bpf_map__set_max_entries(skel->maps.rl_state4, 64);
+    bpf_map__set_max_entries(skel->maps.rl_state6, 64);
+    int rc = rlskel::ratelimit__load(skel);
+    if (rc) {
+        rlskel::ratelimit__destroy(skel);
+        check(rc, "ratelimit__load");
+    }
+    int fd = bpf_program__fd(skel->progs.rl_xdp);
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    rc = bpf_obj_get_info_by_fd(fd, &info, &len);
+    std::vector<bpf_insn> insns(info.xlated_prog_len / sizeof(bpf_insn));
+    if (rc == 0) {
+        bpf_prog_info again{};
+        again.xlated_prog_len = insns.size() * sizeof(bpf_insn);
+        again.xlated_prog_insns = reinterpret_cast<uintptr_t>(insns.data());
+        len = sizeof(again);
+        rc = bpf_obj_get_info_by_fd(fd, &again, &len);
+    }
+    rlskel::ratelimit__destroy(skel);
+    check(rc, "bpf_obj_get_info_by_fd");
+
+    // A rewritten helper call's imm is its target's offset from __bpf_call_base.
+    std::map<uint64_t, std::string> syms;
+    uint64_t base = 0;
+    FILE* f = fopen("/proc/kallsyms", "re");
+    if (!f) throw std::runtime_error("/proc/kallsyms: " + std::string(strerror(errno)));
+    char name[256], type;
+    unsigned long long addr;
+    while (fscanf(f, "%llx %c %255s%*[^\n]", &addr, &type, name) == 3) {
+        if (std::strcmp(name, "__bpf_call_base") == 0) base = addr;
+        if (type == 'T' || type == 't') syms.emplace(addr, name);
+    }
+    fclose(f);
+    if (!base) throw std::runtime_error("no __bpf_call_base in /proc/kallsyms (kptr_restrict?)");
+    std::map<std::string, int> calls;
+    for (const bpf_insn& in : insns) {
+        if (in.code != (BPF_JMP | BPF_CALL) || in.src_reg != 0) continue;
+        auto it = syms.find(base + static_cast<int64_t>(in.imm));
+        calls[it == syms.end() ? "?" : it->second]++;
+    }
+    return calls;
+}
+
 PinToCpu::PinToCpu(int cpu) {
     cpu_set_t old, want;
     CPU_ZERO(&old);

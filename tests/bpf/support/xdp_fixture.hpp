@@ -22,6 +22,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -141,6 +142,12 @@ private:
 // Loads a fresh copy of the program with BPF_LOG_STATS and returns the
 // verifier's summary line ("processed N insns (limit 1000000) ...").
 std::string verifierStatsLine();
+
+// Loads a fresh copy of rl_xdp and counts, in the instructions the kernel runs
+// (xlated, after the verifier's rewrites of helper calls), the helper calls by
+// the kernel symbol they call (/proc/kallsyms; root only). Subprogram and
+// kfunc calls are not counted.
+std::map<std::string, int> xlatedHelperCalls();
 
 // Pins the calling thread to one CPU while alive (BPF_PROG_TEST_RUN runs on the
 // calling CPU; per-CPU state such as the event limiter needs a fixed CPU).
