@@ -117,13 +117,6 @@ static __always_inline __u64 rl_mask64(__u64 w, __u32 plen)
 }
 
 /*
- * The tier's state key, built in registers and stored as whole words in
- * *kw (an rl_key4 or rl_key6): the hash table and the known-key filter read
- * it right away, and a load spanning several narrower stores would stall
- * (no store forwarding). Also fills a->key_addr/prefix_len. Returns the
- * key's bit in the known-key filter.
- */
-/*
  * The source masked to the meter's prefix for its family, as two words
  * (IPv4 in the low 32 bits of *w0, *w1 = 0); returns the prefix length,
  * at most the address's.
@@ -145,6 +138,13 @@ static __always_inline __u32 rl_tier_prefix(const struct rl_meter *m, const stru
 	return plen;
 }
 
+/*
+ * The tier's state key, built in registers and stored as whole words in
+ * *kw (an rl_key4 or rl_key6): the hash table and the known-key filter read
+ * it right away, and a load spanning several narrower stores would stall
+ * (no store forwarding). Also fills a->key_addr/prefix_len. Returns the
+ * key's bit in the known-key filter.
+ */
 static __always_inline __u32 rl_tier_key(struct rl_tier_args *a, const struct rl_meter *m,
 					 __u64 *kw)
 {
