@@ -485,15 +485,21 @@ int XdpFixture::nCpus() {
     return libbpf_num_possible_cpus();
 }
 
-std::string verifierStatsLine() {
+// A fresh copy of the program, opened (not loaded) with small state maps.
+static rlskel::ratelimit* openSmallCopy() {
     auto* skel = rlskel::ratelimit__open();
     if (!skel) throw std::runtime_error("ratelimit__open failed");
+    bpf_map__set_max_entries(skel->maps.rl_state4, 64);
+    bpf_map__set_max_entries(skel->maps.rl_state6, 64);
+    return skel;
+}
+
+std::string verifierStatsLine() {
+    auto* skel = openSmallCopy();
     static char log[1 << 16];
     log[0] = 0;
     bpf_program__set_log_buf(skel->progs.rl_xdp, log, sizeof(log));
     bpf_program__set_log_level(skel->progs.rl_xdp, 4 /* BPF_LOG_STATS */);
-    bpf_map__set_max_entries(skel->maps.rl_state4, 64);
-    bpf_map__set_max_entries(skel->maps.rl_state6, 64);
     int rc = rlskel::ratelimit__load(skel);
     rlskel::ratelimit__destroy(skel);
     check(rc, "ratelimit__load");
@@ -504,10 +510,7 @@ std::string verifierStatsLine() {
 }
 
 std::map<std::string, int> xlatedHelperCalls() {
-    auto* skel = rlskel::ratelimit__open();
-    if (!skel) throw std::runtime_error("ratelimit__open failed");
-    bpf_map__set_max_entries(skel->maps.rl_state4, 64);
-    bpf_map__set_max_entries(skel->maps.rl_state6, 64);
+    auto* skel = openSmallCopy();
     int rc = rlskel::ratelimit__load(skel);
     if (rc) {
         rlskel::ratelimit__destroy(skel);
