@@ -15,6 +15,7 @@ PKGS=(
   util-linux passwd    # nsenter, unshare, runuser, useradd, setpriv (daemon tests)
   libcap2-bin          # capsh --decode (least-privilege test)
   ethtool              # bench: veth GRO/NAPI toggles
+  linux-perf           # bench: scripts/bench/profile.sh
   libclang-rt-14-dev
 )
 

@@ -261,6 +261,13 @@ constexpr uint32_t kCidrRules = 100;
 constexpr uint16_t kTwoTierRule = 1;
 constexpr uint16_t kFirstCidrRule = 2;
 
+// The i-th CIDR rule's prefixes: 10.i.0.0/16 (host order) and 2001:db8:i::/48.
+constexpr uint32_t kCidrPlen4 = 16, kCidrPlen6 = 48, kTwoTierPlen4 = 10, kTwoTierPlen6 = 48;
+uint32_t cidrPrefix4(uint32_t i) { return 0x0a000000u | (i << 16); }
+std::array<uint8_t, 16> cidrPrefix6(uint32_t i) {
+    return {0x20, 0x01, 0x0d, 0xb8, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+}
+
 // Writes a realistic rule set: default rule (one tier, per /32 and /128),
 // kCidrRules CIDR rules (10.i.0.0/16, 2001:db8:i::/48) that the bench sources do
 // not hit, and, if two_tier, a rule covering the bench sources with two tiers
@@ -314,9 +321,8 @@ void configure(rl_skel* s, Meter meter, bool two_tier, uint64_t pps, uint64_t bu
         r.tiers[0] = makeMeter(meter, pps * 10, burst * 10, 32, 128);
         id = kFirstCidrRule + i;
         updateElem(bpf_map__fd(s->maps.rl_rules), &id, &r, "rl_rules");
-        addPrefix4(0x0a000000u | (i << 16), 16, static_cast<uint16_t>(id));
-        uint8_t a6[16] = {0x20, 0x01, 0x0d, 0xb8, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
-        addPrefix6(a6, 48, static_cast<uint16_t>(id));
+        addPrefix4(cidrPrefix4(i), kCidrPlen4, static_cast<uint16_t>(id));
+        addPrefix6(cidrPrefix6(i).data(), kCidrPlen6, static_cast<uint16_t>(id));
     }
     if (two_tier) {
         rl_rule r = def;
@@ -325,8 +331,8 @@ void configure(rl_skel* s, Meter meter, bool two_tier, uint64_t pps, uint64_t bu
         r.tiers[1] = makeMeter(meter, pps * 10, burst * 10, 24, 64);
         id = kTwoTierRule;
         updateElem(bpf_map__fd(s->maps.rl_rules), &id, &r, "rl_rules");
-        addPrefix4(kCostBase4, 10, kTwoTierRule);
-        addPrefix6(kCostPrefix6, 48, kTwoTierRule);
+        addPrefix4(kCostBase4, kTwoTierPlen4, kTwoTierRule);
+        addPrefix6(kCostPrefix6, kTwoTierPlen6, kTwoTierRule);
     }
     LpmHint hint = buildLpmHint(hint4, hint6);
     for (uint32_t i = 0; i < RL_HINT_ENTRIES; i++)
@@ -571,6 +577,26 @@ private:
     std::unique_ptr<XdpAttach> attach_;
 };
 
+// gcra_min's two-tier mode: its LPM tries get configure()'s prefixes.
+void fillGminPrefixes(gcra_min* g) {
+    const uint32_t unused = 0;
+    auto add4 = [&](uint32_t addr_host, uint32_t plen) {
+        struct { uint32_t prefixlen; uint32_t addr; } k{plen, htonl(addr_host)};  // gm_lpm4_key
+        updateElem(bpf_map__fd(g->maps.gm_lpm4), &k, &unused, "gm_lpm4");
+    };
+    auto add6 = [&](const uint8_t* addr, uint32_t plen) {
+        struct { uint32_t prefixlen; uint8_t addr[16]; } k{plen, {}};  // gm_lpm6_key
+        std::memcpy(k.addr, addr, 16);
+        updateElem(bpf_map__fd(g->maps.gm_lpm6), &k, &unused, "gm_lpm6");
+    };
+    for (uint32_t i = 0; i < kCidrRules; i++) {
+        add4(cidrPrefix4(i), kCidrPlen4);
+        add6(cidrPrefix6(i).data(), kCidrPlen6);
+    }
+    add4(kCostBase4, kTwoTierPlen4);
+    add6(kCostPrefix6, kTwoTierPlen6);
+}
+
 void runCost(const CostOptions& o) {
     CostBench bench(o);
     DropSkel d(xdp_drop__open_and_load());
@@ -583,8 +609,20 @@ void runCost(const CostOptions& o) {
         rl_meter m = makeMeter(Meter::Gcra, pps, burst, 32, 128);
         g->rodata->gm_t_q = m.t_q16[0] >> 16;
         g->rodata->gm_limit_q = m.limit_q[0];
+        // RL_BENCH_GM_2TIER=1: the baseline is the least a two-tier CIDR rule
+        // can do (gcra_min.bpf.c), over the same prefixes as configure()'s
+        const bool gm2 = getenv("RL_BENCH_GM_2TIER") != nullptr;
+        g->rodata->gm_two_tier = gm2;
         if (int err = gcra_min__load(g.get())) fail("gcra_min__load", -err);
-        bench.warm({"gcra_min", "gcra", "-", bpf_program__fd(g->progs.gcra_min)});
+        if (gm2) fillGminPrefixes(g.get());
+        bench.warm({"gcra_min", "gcra", gm2 ? "2tier" : "-", bpf_program__fd(g->progs.gcra_min)});
+        // its warm-up pass went through the LPM lookup to the aggregate tier
+        for (int family : o.families) {
+            uint8_t key[16];
+            bpf_map* agg = family == 4 ? g->maps.gm_agg4 : g->maps.gm_agg6;
+            if (gm2 && bpf_map_get_next_key(bpf_map__fd(agg), nullptr, key) != 0)
+                fail(std::string("RL_BENCH_GM_2TIER: ") + bpf_map__name(agg) + " is empty after the warm-up pass", 0);
+        }
     }
     bench.setBaselines(bpf_program__fd(d->progs.bench_drop), bpf_program__fd(g->progs.gcra_min));
     std::vector<Meter> meters;

@@ -49,6 +49,36 @@ for r in rows:
         sys.exit(f"FAIL: cold run did not insert one key per packet: {r}")
 print(f"ok: {len(rows)} well-formed rows")
 PY
+# The two-tier baseline (RL_BENCH_GM_2TIER=1): rl_bench itself fails if its
+# warm-up pass left the aggregate tier's table empty; its rows say 2tier.
+RL_BENCH_GM_2TIER=1 ip netns exec "$NS" "$BENCH" cost --ifname rlb0 --sources 1,7 --runs 1 \
+  --min-repeat 1000 --only-2tier --meters gcra --no-cold > "$OUT/cost2.csv"
+/usr/bin/python3 - "$OUT/cost2.csv" <<'PY'
+import csv, sys
+gm = {(r["family"], r["scenario"]) for r in csv.DictReader(open(sys.argv[1])) if r["program"] == "gcra_min"}
+if gm != {("4", "2tier"), ("6", "2tier")}:
+    sys.exit(f"FAIL: two-tier baseline rows {sorted(gm)}")
+print("ok: two-tier baseline rows")
+PY
+# The per-function split (scripts/bench/profile.sh, perf): a section per
+# program, each with function rows and the remainder outside the program.
+BENCH_OUT="$OUT/profile" PROFILE_SOURCES=7 PROFILE_RUNS=4 PROFILE_FAMILY=6 \
+  bash "$SRC/scripts/bench/profile.sh" "$BUILD" > "$OUT/profile.txt" 2>/dev/null
+/usr/bin/python3 - "$OUT/profile.txt" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+sections = re.split(r"^== ", text, flags=re.M)[1:]
+names = [s.split(":")[0] for s in sections]
+if names[:2] != ["ratelimit", "gcra_min"]:
+    sys.exit(f"FAIL: profile sections {names}\n{text}")
+for s, frame in zip(sections, ("rl_xdp", "gcra_min")):
+    rows = re.findall(r"^ *(-?[0-9]+\.[0-9]) +(.+)$", s, flags=re.M)
+    if len(rows) < 3 or not rows[-1][1].startswith("outside the program"):
+        sys.exit(f"FAIL: profile section without function rows:\n{s}")
+    if not any(name == frame and float(ns) > 0 for ns, name in rows):
+        sys.exit(f"FAIL: the program's own code ({frame}) is missing from its split:\n{s}")
+print(f"ok: profile split of {', '.join(names)}")
+PY
 # Daemon part (scripts/bench/daemon.sh) with a tiny key count and window: rows
 # well formed and every key tracked; no timing is asserted.
 if [ -x "$BUILD/controller/ratelimitd" ] && [ -x "$BUILD/controller/ratelimitctl" ]; then

@@ -5,6 +5,11 @@
  * source address per family, one GCRA word updated by compare-and-swap with the
  * same pure math as the shipped meter (bpf/lib/vtime.h). No rules, counters,
  * events or tiers: what the shipped program costs above this is its overhead.
+ *
+ * gm_two_tier (RL_BENCH_GM_2TIER=1): the least a two-tier CIDR rule can do,
+ * the reference for the two-tier scenario's overhead. An LPM lookup of the
+ * source (no match: pass), then the exact source as above, then, if that
+ * conformed, its /24 or /64 in a second table with the same GCRA.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -22,6 +27,48 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* GCRA parameters in q units (set by the bench before load). */
 const volatile __u64 gm_t_q = 1;
 const volatile __u64 gm_limit_q = 1;
+const volatile __u32 gm_two_tier = 0;
+
+/* gm_two_tier: the CIDR prefixes (value unused) and the aggregate tier's state */
+struct gm_lpm4_key {
+	__u32 prefixlen;
+	__be32 addr;
+};
+
+struct gm_lpm6_key {
+	__u32 prefixlen;
+	struct in6_addr addr;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct gm_lpm4_key);
+	__type(value, __u32);
+} gm_lpm4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct gm_lpm6_key);
+	__type(value, __u32);
+} gm_lpm6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1u << 16);
+	__type(key, __be32);
+	__type(value, __u64);
+} gm_agg4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1u << 16);
+	__type(key, struct in6_addr);
+	__type(value, __u64);
+} gm_agg6 SEC(".maps");
 
 /* Source -> TAT (q units); written by this program only. */
 struct {
@@ -77,6 +124,20 @@ int gcra_min(struct xdp_md *ctx)
 		if ((void *)(iph + 1) > end)
 			return XDP_DROP;
 		saddr = iph->saddr;
+		if (gm_two_tier) {
+			struct gm_lpm4_key lk = { .prefixlen = 32, .addr = saddr };
+			__u64 now;
+			int v;
+
+			if (!bpf_map_lookup_elem(&gm_lpm4, &lk))
+				return XDP_PASS;
+			now = bpf_ktime_get_ns();
+			v = gm_take(&gm_state4, &saddr, now);
+			if (v != XDP_PASS)
+				return v;
+			saddr &= bpf_htonl(0xffffff00);
+			return gm_take(&gm_agg4, &saddr, now);
+		}
 		return gm_take(&gm_state4, &saddr, bpf_ktime_get_ns());
 	}
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
@@ -86,6 +147,21 @@ int gcra_min(struct xdp_md *ctx)
 		if ((void *)(ip6h + 1) > end)
 			return XDP_DROP;
 		saddr = ip6h->saddr;
+		if (gm_two_tier) {
+			struct gm_lpm6_key lk = { .prefixlen = 128, .addr = saddr };
+			__u64 now;
+			int v;
+
+			if (!bpf_map_lookup_elem(&gm_lpm6, &lk))
+				return XDP_PASS;
+			now = bpf_ktime_get_ns();
+			v = gm_take(&gm_state6, &saddr, now);
+			if (v != XDP_PASS)
+				return v;
+			saddr.in6_u.u6_addr32[2] = 0;
+			saddr.in6_u.u6_addr32[3] = 0;
+			return gm_take(&gm_agg6, &saddr, now);
+		}
 		return gm_take(&gm_state6, &saddr, bpf_ktime_get_ns());
 	}
 	return XDP_PASS;
