@@ -3,7 +3,7 @@
 #   usage: scripts/bench/run.sh [BUILD_DIR]      (root; default build/)
 # Prints the table and writes BUILD_DIR/bench/results.{csv,md} (+ raw cost.csv,
 # mem.csv, e2e.csv, daemon.csv). Knobs (environment):
-#   BENCH_SOURCES=1,1000,100000,1000000  BENCH_RUNS=3  BENCH_MIN_REPEAT=2000000
+#   BENCH_SOURCES=1,1000,100000,1000000  BENCH_RUNS=3  BENCH_MIN_REPEAT=2000000  BENCH_FAMILIES=4,6
 #   BENCH_METERS=token_bucket,gcra,sliding_window,fixed_window  BENCH_2TIER=1 (0 = none, only = only it)
 #   ablations: BENCH_TALKER_SHIFT=6 (0 = no top sampling)  BENCH_DCACHE=1 (0 = refusal cache off)
 #   BENCH_COST=1  BENCH_COLD=1  BENCH_MEM=1  BENCH_E2E=1  BENCH_DAEMON=1  BENCH_CPU=1 (CPU the cost bench is pinned to)
@@ -47,6 +47,7 @@ if [ "${BENCH_COST:-1}" = 1 ]; then
     *) echo "bench: BENCH_2TIER must be 1, 0 or only, not '${BENCH_2TIER}'" >&2; exit 2 ;;
   esac
   [ -z "${BENCH_METERS:-}" ] || cold+=(--meters "$BENCH_METERS")
+  [ -z "${BENCH_FAMILIES:-}" ] || cold+=(--families "$BENCH_FAMILIES")
   # ablations of the shipped program's optional stages (default: as shipped)
   [ -z "${BENCH_TALKER_SHIFT:-}" ] || cold+=(--talker-shift "$BENCH_TALKER_SHIFT")
   [ "${BENCH_DCACHE:-1}" = 1 ] || cold+=(--no-dcache)

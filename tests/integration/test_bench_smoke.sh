@@ -62,7 +62,7 @@ print("ok: two-tier baseline rows")
 PY
 # The per-function split (scripts/bench/profile.sh, perf): a section per
 # program, each with function rows and the remainder outside the program.
-BENCH_OUT="$OUT/profile" PROFILE_SOURCES=7 PROFILE_RUNS=4 PROFILE_FAMILY=6 \
+BENCH_OUT="$OUT" PROFILE_SOURCES=7 PROFILE_RUNS=4 PROFILE_FAMILY=6 \
   bash "$SRC/scripts/bench/profile.sh" "$BUILD" > "$OUT/profile.txt" 2>/dev/null
 /usr/bin/python3 - "$OUT/profile.txt" <<'PY'
 import re, sys
