@@ -261,17 +261,35 @@ constexpr uint32_t kCidrRules = 100;
 constexpr uint16_t kTwoTierRule = 1;
 constexpr uint16_t kFirstCidrRule = 2;
 
-// The i-th CIDR rule's prefixes: 10.i.0.0/16 (host order) and 2001:db8:i::/48.
-constexpr uint32_t kCidrPlen4 = 16, kCidrPlen6 = 48, kTwoTierPlen4 = 10, kTwoTierPlen6 = 48;
-uint32_t cidrPrefix4(uint32_t i) { return 0x0a000000u | (i << 16); }
-std::array<uint8_t, 16> cidrPrefix6(uint32_t i) {
-    return {0x20, 0x01, 0x0d, 0xb8, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+// One rule's prefixes in both LPM maps.
+struct BenchPrefix {
+    uint16_t rule;
+    uint32_t addr4;  // host order
+    uint32_t plen4;
+    std::array<uint8_t, 16> addr6;
+    uint32_t plen6;
+};
+
+// The bench's CIDR prefixes: rule kFirstCidrRule + i holds 10.i.0.0/16 and
+// 2001:db8:i::/48 (the bench sources hit none), and the two-tier rule the
+// bench sources' 100.64.0.0/10 and 2001:db8:ffff::/48.
+std::vector<BenchPrefix> benchPrefixes(bool two_tier) {
+    std::vector<BenchPrefix> out;
+    for (uint32_t i = 0; i < kCidrRules; i++)
+        out.push_back({static_cast<uint16_t>(kFirstCidrRule + i), 0x0a000000u | (i << 16), 16,
+                       {0x20, 0x01, 0x0d, 0xb8, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)}, 48});
+    if (two_tier) {
+        BenchPrefix p{kTwoTierRule, kCostBase4, 10, {}, 48};
+        std::memcpy(p.addr6.data(), kCostPrefix6, 16);
+        out.push_back(p);
+    }
+    return out;
 }
 
 // Writes a realistic rule set: default rule (one tier, per /32 and /128),
-// kCidrRules CIDR rules (10.i.0.0/16, 2001:db8:i::/48) that the bench sources do
-// not hit, and, if two_tier, a rule covering the bench sources with two tiers
-// (/32 + /24 and /128 + /64).
+// kCidrRules CIDR rules that the bench sources do not hit, and, if two_tier, a
+// rule covering the bench sources with two tiers (/32 + /24 and /128 + /64);
+// their prefixes from benchPrefixes().
 void configure(rl_skel* s, Meter meter, bool two_tier, uint64_t pps, uint64_t burst,
                const rl_config& cfg_in) {
     uint32_t zero = 0;
@@ -321,8 +339,6 @@ void configure(rl_skel* s, Meter meter, bool two_tier, uint64_t pps, uint64_t bu
         r.tiers[0] = makeMeter(meter, pps * 10, burst * 10, 32, 128);
         id = kFirstCidrRule + i;
         updateElem(bpf_map__fd(s->maps.rl_rules), &id, &r, "rl_rules");
-        addPrefix4(cidrPrefix4(i), kCidrPlen4, static_cast<uint16_t>(id));
-        addPrefix6(cidrPrefix6(i).data(), kCidrPlen6, static_cast<uint16_t>(id));
     }
     if (two_tier) {
         rl_rule r = def;
@@ -331,8 +347,10 @@ void configure(rl_skel* s, Meter meter, bool two_tier, uint64_t pps, uint64_t bu
         r.tiers[1] = makeMeter(meter, pps * 10, burst * 10, 24, 64);
         id = kTwoTierRule;
         updateElem(bpf_map__fd(s->maps.rl_rules), &id, &r, "rl_rules");
-        addPrefix4(kCostBase4, kTwoTierPlen4, kTwoTierRule);
-        addPrefix6(kCostPrefix6, kTwoTierPlen6, kTwoTierRule);
+    }
+    for (const BenchPrefix& p : benchPrefixes(two_tier)) {
+        addPrefix4(p.addr4, p.plen4, p.rule);
+        addPrefix6(p.addr6.data(), p.plen6, p.rule);
     }
     LpmHint hint = buildLpmHint(hint4, hint6);
     for (uint32_t i = 0; i < RL_HINT_ENTRIES; i++)
@@ -577,24 +595,15 @@ private:
     std::unique_ptr<XdpAttach> attach_;
 };
 
-// gcra_min's two-tier mode: its LPM tries get configure()'s prefixes.
+// gcra_min's two-tier mode: its LPM tries get the two-tier scenario's prefixes.
 void fillGminPrefixes(gcra_min* g) {
     const uint32_t unused = 0;
-    auto add4 = [&](uint32_t addr_host, uint32_t plen) {
-        struct { uint32_t prefixlen; uint32_t addr; } k{plen, htonl(addr_host)};  // gm_lpm4_key
-        updateElem(bpf_map__fd(g->maps.gm_lpm4), &k, &unused, "gm_lpm4");
-    };
-    auto add6 = [&](const uint8_t* addr, uint32_t plen) {
-        struct { uint32_t prefixlen; uint8_t addr[16]; } k{plen, {}};  // gm_lpm6_key
-        std::memcpy(k.addr, addr, 16);
-        updateElem(bpf_map__fd(g->maps.gm_lpm6), &k, &unused, "gm_lpm6");
-    };
-    for (uint32_t i = 0; i < kCidrRules; i++) {
-        add4(cidrPrefix4(i), kCidrPlen4);
-        add6(cidrPrefix6(i).data(), kCidrPlen6);
+    for (const BenchPrefix& p : benchPrefixes(true)) {
+        struct { uint32_t prefixlen; uint32_t addr; } k4{p.plen4, htonl(p.addr4)};  // gm_lpm4_key
+        updateElem(bpf_map__fd(g->maps.gm_lpm4), &k4, &unused, "gm_lpm4");
+        struct { uint32_t prefixlen; std::array<uint8_t, 16> addr; } k6{p.plen6, p.addr6};  // gm_lpm6_key
+        updateElem(bpf_map__fd(g->maps.gm_lpm6), &k6, &unused, "gm_lpm6");
     }
-    add4(kCostBase4, kTwoTierPlen4);
-    add6(kCostPrefix6, kTwoTierPlen6);
 }
 
 void runCost(const CostOptions& o) {
