@@ -108,6 +108,21 @@ static __always_inline int gm_take(void *map, const void *key, __u64 now_ns)
 	return XDP_DROP;
 }
 
+/* gm_two_tier: the LPM lookup (no match: pass), the exact source, then its
+ * aggregate if the source conformed. Maps are constants at each inlined call. */
+static __always_inline int gm_two_tiers(void *lpm, const void *lpm_key, void *state,
+					const void *key, void *agg, const void *agg_key)
+{
+	__u64 now;
+	int v;
+
+	if (!bpf_map_lookup_elem(lpm, lpm_key))
+		return XDP_PASS;
+	now = bpf_ktime_get_ns();
+	v = gm_take(state, key, now);
+	return v == XDP_PASS ? gm_take(agg, agg_key, now) : v;
+}
+
 SEC("xdp")
 int gcra_min(struct xdp_md *ctx)
 {
@@ -126,17 +141,9 @@ int gcra_min(struct xdp_md *ctx)
 		saddr = iph->saddr;
 		if (gm_two_tier) {
 			struct gm_lpm4_key lk = { .prefixlen = 32, .addr = saddr };
-			__u64 now;
-			int v;
+			__be32 agg = saddr & bpf_htonl(0xffffff00);
 
-			if (!bpf_map_lookup_elem(&gm_lpm4, &lk))
-				return XDP_PASS;
-			now = bpf_ktime_get_ns();
-			v = gm_take(&gm_state4, &saddr, now);
-			if (v != XDP_PASS)
-				return v;
-			saddr &= bpf_htonl(0xffffff00);
-			return gm_take(&gm_agg4, &saddr, now);
+			return gm_two_tiers(&gm_lpm4, &lk, &gm_state4, &saddr, &gm_agg4, &agg);
 		}
 		return gm_take(&gm_state4, &saddr, bpf_ktime_get_ns());
 	}
@@ -149,18 +156,11 @@ int gcra_min(struct xdp_md *ctx)
 		saddr = ip6h->saddr;
 		if (gm_two_tier) {
 			struct gm_lpm6_key lk = { .prefixlen = 128, .addr = saddr };
-			__u64 now;
-			int v;
+			struct in6_addr agg = saddr;
 
-			if (!bpf_map_lookup_elem(&gm_lpm6, &lk))
-				return XDP_PASS;
-			now = bpf_ktime_get_ns();
-			v = gm_take(&gm_state6, &saddr, now);
-			if (v != XDP_PASS)
-				return v;
-			saddr.in6_u.u6_addr32[2] = 0;
-			saddr.in6_u.u6_addr32[3] = 0;
-			return gm_take(&gm_agg6, &saddr, now);
+			agg.in6_u.u6_addr32[2] = 0;
+			agg.in6_u.u6_addr32[3] = 0;
+			return gm_two_tiers(&gm_lpm6, &lk, &gm_state6, &saddr, &gm_agg6, &agg);
 		}
 		return gm_take(&gm_state6, &saddr, bpf_ktime_get_ns());
 	}
